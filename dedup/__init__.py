@@ -1,0 +1,1 @@
+"""Exact and MinHash/LSH fuzzy deduplication (the dedup issue fills this package)."""

@@ -1,0 +1,1 @@
+"""Per-document judges: language ID (filters.langid); rule and classifier filters follow."""

@@ -1,0 +1,1 @@
+"""Domain labelling and rebalancing to target token shares (the domains issue fills this package)."""

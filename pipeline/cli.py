@@ -1,0 +1,203 @@
+"""The `crawlmill` command: run the pipeline, inspect its output.
+
+    crawlmill run [CONFIG.yaml] --input PATH_OR_GLOB... --output DIR [--set key=value ...]
+                  [--ray-address ADDR] [--num-cpus N]
+    crawlmill inspect DIR [--json]
+
+Exit codes: 0 success, 2 bad usage / config / input (nothing was processed), 1 a failure
+during the run (rerun the same command to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from pipeline import __version__
+
+EPILOG_RUN = """\
+examples:
+  crawlmill run --input tests/data/sample --output out/sample
+  crawlmill run configs/default.yaml --input 'crawl/*.warc.gz' --output out/cc \\
+      --set langid.languages='[en,zh]' --set extract.extractor=resiliparse
+  crawlmill run --input s3://bucket/crawl/ --output out/cc --ray-address auto
+
+Rerunning the same command on the same --output resumes: finished chunks are not redone.
+"""
+
+
+def _format_summary(summary, top_languages: int = 15) -> str:
+    lines = [
+        f"shards:    {Path(summary.output) / 'shards'}  ({summary.shards} file(s))",
+        f"records:   {summary.records:,} read",
+        f"docs:      {summary.docs:,} kept",
+        f"rejected:  {summary.rejected:,}  (rows in {Path(summary.output) / 'rejected'})",
+    ]
+    for reason, n in sorted(summary.rejected_by_reason.items(), key=lambda kv: -kv[1]):
+        lines.append(f"           {n:>9,}  {reason}")
+    lines.append(f"tokens:    {summary.tokens:,}")
+    langs = sorted(summary.languages.items(), key=lambda kv: (-kv[1]["tokens"], kv[0]))
+    lines.append(f"languages: {len(langs)} (docs, tokens)")
+    for lang, counts in langs[:top_languages]:
+        lines.append(f"           {lang:<8} {counts['docs']:>8,} {counts['tokens']:>14,}")
+    if len(langs) > top_languages:
+        rest = langs[top_languages:]
+        lines.append(
+            f"           (+{len(rest)} more) {sum(c['docs'] for _, c in rest):>6,} "
+            f"{sum(c['tokens'] for _, c in rest):>14,}"
+        )
+    if summary.seconds:
+        rate = summary.records / summary.seconds if summary.seconds else 0
+        lines.append(f"seconds:   {summary.seconds:,.1f}  ({rate:,.1f} records/s)")
+    return "\n".join(lines)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.runner import run
+
+    cfg = load_config(args.config, args.set or [])
+    start = time.perf_counter()
+    summary = run(
+        cfg, args.input, args.output, ray_address=args.ray_address, num_cpus=args.num_cpus
+    )
+    summary.seconds = summary.seconds or time.perf_counter() - start
+    print(_format_summary(summary))
+    return 0
+
+
+def inspect_summary(directory: str) -> dict:
+    """What `crawlmill inspect` shows, as data (also what --json prints)."""
+    from pipeline.shards import read_manifest
+
+    manifest = read_manifest(directory)
+    return {
+        "directory": str(directory),
+        "format_version": manifest["format_version"],
+        "crawlmill_version": manifest["crawlmill_version"],
+        "tokenizer": manifest["tokenizer"],
+        "shards": len(manifest["shards"]),
+        "docs": manifest["totals"]["docs"],
+        "tokens": manifest["totals"]["tokens"],
+        "records": manifest["totals"]["records"],
+        "rejected": manifest["totals"]["rejected"],
+        "languages": manifest["languages"],
+        "rejected_by_reason": manifest["rejected"]["by_reason"],
+    }
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    info = inspect_summary(args.directory)
+    if args.json:
+        print(json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False))
+        return 0
+    tok = info["tokenizer"]
+    version = f"manifest v{info['format_version']}, crawlmill {info['crawlmill_version']}"
+    print(f"directory:  {info['directory']}  ({version})")
+    identity = f"vocab {tok['vocab_size']:,}, eos {tok['eos_id']}, sha256 {tok['sha256'][:16]}..."
+    print(f"tokenizer:  {tok['name']}  ({identity})")
+    print(f"shards:     {info['shards']}")
+    print(f"docs:       {info['docs']:,}")
+    print(f"tokens:     {info['tokens']:,}")
+    print(f"records:    {info['records']:,} read, {info['rejected']:,} rejected")
+    langs = sorted(info["languages"].items(), key=lambda kv: (-kv[1]["tokens"], kv[0]))
+    print(f"languages:  {len(langs)}")
+    print(f"  {'lang':<8} {'docs':>10} {'tokens':>14} {'share':>7}")
+    for lang, c in langs:
+        share = c["tokens"] / info["tokens"] if info["tokens"] else 0
+        print(f"  {lang:<8} {c['docs']:>10,} {c['tokens']:>14,} {share:>7.1%}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crawlmill",
+        description="Common Crawl WARC/WET dumps in, Qwen-tokenized Arrow shards out, on Ray.",
+    )
+    parser.add_argument("--version", action="version", version=f"crawlmill {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run the pipeline over WARC/WET files",
+        description=(
+            "Read WARC/WET files, extract main text, identify languages, tokenize, and write "
+            "Arrow IPC token shards + manifest.json to --output. Every record read ends up "
+            "either in a shard or as a row in OUTPUT/rejected/ with its reason."
+        ),
+        epilog=EPILOG_RUN,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument(
+        "config",
+        nargs="?",
+        default=None,
+        help="YAML config (default: the built-in Qwen recipe, spelled out in configs/default.yaml)",
+    )
+    run.add_argument(
+        "--input",
+        "-i",
+        nargs="+",
+        required=True,
+        metavar="PATH_OR_GLOB",
+        help="WARC/WET files (.warc, .warc.gz, .wet, .wet.gz): files, directories (searched "
+        "recursively), globs, or fsspec URIs such as s3://bucket/prefix/*.warc.gz",
+    )
+    run.add_argument(
+        "--output", "-o", required=True, metavar="DIR", help="run directory for shards and stats"
+    )
+    run.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config key, value parsed as YAML, e.g. --set langid.min_score=0.5 "
+        "(repeatable)",
+    )
+    run.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="join this Ray cluster (default: $RAY_ADDRESS, else start a local Ray)",
+    )
+    run.add_argument(
+        "--num-cpus",
+        type=int,
+        default=None,
+        metavar="N",
+        help="workers to use (default: every CPU Ray reports; local Ray starts with N CPUs)",
+    )
+    run.set_defaults(func=cmd_run)
+
+    inspect = sub.add_parser(
+        "inspect",
+        help="summarise a run's shards from its manifest",
+        description="Print shards, documents, tokens per language and the tokenizer of a run.",
+    )
+    inspect.add_argument("directory", metavar="DIR", help="a crawlmill run directory")
+    inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
+    inspect.set_defaults(func=cmd_inspect)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pipeline.config import ConfigError
+    from pipeline.io import InputError
+    from pipeline.runner import RunError
+    from pipeline.shards import ManifestError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, InputError, RunError, ManifestError, FileNotFoundError) as exc:
+        print(f"crawlmill {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,469 @@
+"""Run the pipeline on Ray: plan the work, stream the chunks, then write the outputs.
+
+A run has two phases (later issues add barriers between them):
+
+1. **documents** (streaming, on Ray). Every input file is scanned once for record
+   offsets and cut into chunks of `engine.chunk_records` records, so the records of one
+   big WARC spread over every worker (datatrove gives a whole file to one task). Ray Data
+   hands the chunks to a pool of actors, one per CPU; each actor owns the phase's stages
+   (extraction, language ID, tokenization: models loaded once in `__init__`), reads its
+   chunk straight from the filesystem, runs the stages batch by batch, and writes one
+   Parquet part `_work/docs/FFFFF-CCCCC.parquet` holding every row, kept or dropped.
+   A part exists only once complete (temp name + rename), so it is the chunk's marker:
+   a rerun after a crash skips the chunks whose part exists.
+
+2. **write** (a barrier, in the driver). Parts are read in (file, chunk) order, kept rows
+   go to the token shards, the others to `rejected/`, and `manifest.json` is written last.
+   The order depends only on the input, never on which worker finished first, so the
+   same input + config give byte-identical shards whatever the parallelism.
+
+Stages never import Ray; only this module does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline import __version__
+from pipeline import schema as S
+from pipeline.config import Config, ConfigError, config_from_dict
+from pipeline.io import atomic_path, expand_inputs
+from pipeline.shards import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MANIFEST,
+    SHARDS_DIR,
+    ShardWriter,
+    write_manifest,
+)
+from pipeline.warc import Chunk, read_chunk, scan_chunks
+
+WORK_DIR = "_work"
+REJECTED_DIR = "rejected"
+STATS_FILE = "stats.json"  # record accounting: deterministic
+TIMINGS_FILE = "timings.json"  # seconds and rates: differ run to run, kept apart
+
+
+class RunError(RuntimeError):
+    """A run that cannot start or continue (wrong output dir, missing model ...)."""
+
+
+# --- The stages of the documents phase ------------------------------------------------------
+
+
+def build_stages(cfg: Config) -> list:
+    """The streaming stages, in order. Each is a callable on a pyarrow.Table batch."""
+    from filters.langid import LangIdStage
+    from pipeline.extract import ExtractStage
+    from pipeline.tokenize import TokenizeStage
+
+    return [ExtractStage(cfg.extract), LangIdStage(cfg.langid), TokenizeStage(cfg.tokenizer)]
+
+
+def check_models(cfg: Config) -> dict:
+    """Load the models once in the driver so a missing model fails before any work.
+    Returns the tokenizer's identity for the manifest."""
+    from filters.langid import LangIdStage
+    from pipeline.tokenize import load_tokenizer
+
+    def config_error(key: str, exc: Exception) -> ConfigError:
+        message = str(exc)
+        return ConfigError(message if message.startswith(key) else f"{key}: {message}")
+
+    try:
+        LangIdStage(cfg.langid)
+    except (FileNotFoundError, ValueError) as exc:
+        raise config_error("langid.model", exc) from None
+    try:
+        tokenizer = load_tokenizer(cfg.tokenizer)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        raise config_error("tokenizer", exc) from None
+    return {
+        "name": tokenizer.name,
+        "sha256": tokenizer.sha256,
+        "eos_id": tokenizer.eos_id,
+        "vocab_size": tokenizer.vocab_size,
+        "append_eos": cfg.tokenizer.append_eos,
+    }
+
+
+def part_name(chunk: Chunk) -> str:
+    return f"{chunk.file_index:05d}-{chunk.chunk_index:05d}.parquet"
+
+
+def process_chunk(chunk: Chunk, cfg: Config, stages: list, parts_dir: Path) -> dict:
+    """Read one chunk, run the stages batch by batch, write its part. Returns its stats."""
+    seconds: Counter = Counter()
+    start = time.perf_counter()
+    raw = read_chunk(chunk, cfg.read.max_payload_bytes)
+    seconds["read"] += time.perf_counter() - start
+
+    outputs = []
+    for record_batch in raw.to_batches(max_chunksize=cfg.engine.batch_rows):
+        batch = pa.Table.from_batches([record_batch], schema=raw.schema)
+        for stage in stages:
+            t = time.perf_counter()
+            batch = stage(batch)
+            seconds[stage.name] += time.perf_counter() - t
+        outputs.append(batch.select(S.DOC_SCHEMA.names).cast(S.DOC_SCHEMA))
+    docs = pa.concat_tables(outputs) if outputs else S.DOC_SCHEMA.empty_table()
+
+    t = time.perf_counter()
+    with atomic_path(parts_dir / part_name(chunk)) as tmp:
+        pq.write_table(docs, tmp, compression="zstd")
+    seconds["write_part"] += time.perf_counter() - t
+
+    kept = pc.is_null(docs[S.DROP_REASON])
+    return {
+        "file_index": chunk.file_index,
+        "chunk_index": chunk.chunk_index,
+        "records": docs.num_rows,
+        "kept": int(pc.sum(kept).as_py() or 0),
+        "extracted": int(pc.sum(pc.is_valid(docs[S.TEXT])).as_py() or 0),
+        "seconds": json.dumps(seconds),
+    }
+
+
+class ChunkWorker:
+    """Ray Data actor: builds the stages once, then processes one chunk per call."""
+
+    def __init__(self, config: dict, parts_dir: str):
+        self.cfg = config_from_dict(config)
+        self.parts_dir = Path(parts_dir)
+        self.stages = build_stages(self.cfg)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        rows = [
+            process_chunk(Chunk(**chunk), self.cfg, self.stages, self.parts_dir)
+            for chunk in batch.to_pylist()
+        ]
+        return pa.Table.from_pylist(rows)
+
+
+# --- Ray ----------------------------------------------------------------------------------
+
+
+def init_ray(ray_address: str | None, num_cpus: int | None) -> int:
+    """Start (or join) Ray; return the number of CPUs to use."""
+    import logging
+
+    import ray
+
+    address = ray_address or os.environ.get("RAY_ADDRESS")
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        else:
+            # Embedded local Ray. Token auth (on by default in Ray 2.60) guards a cluster
+            # that other users can reach; a private local instance does not need it.
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+            ray.init(
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+                configure_logging=True,
+            )
+    from ray.data import DataContext
+
+    context = DataContext.get_current()
+    context.enable_progress_bars = False  # we print our own progress lines
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    available = int(ray.cluster_resources().get("CPU", 1))
+    return max(1, min(available, num_cpus or available))
+
+
+def scan_all(files: list[str], chunk_records: int) -> list[Chunk]:
+    """Cut every input file into chunks, one Ray task per file."""
+    import ray
+
+    scan = ray.remote(num_cpus=1)(scan_chunks)
+    refs = [scan.remote(path, i, chunk_records) for i, path in enumerate(files)]
+    return [chunk for chunks in ray.get(refs) for chunk in chunks]
+
+
+# --- The run ------------------------------------------------------------------------------
+
+
+@dataclass
+class RunSummary:
+    output: str
+    records: int = 0
+    docs: int = 0
+    tokens: int = 0
+    rejected: int = 0
+    shards: int = 0
+    languages: dict = field(default_factory=dict)  # lang -> {"docs", "tokens"}
+    rejected_by_reason: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    resumed_chunks: int = 0
+    processed_chunks: int = 0
+    already_complete: bool = False
+
+
+def _prepare_output(out: Path, files: list[str], cfg: Config) -> Path:
+    """Create the run directory, or check that an existing one is this same run."""
+    work = out / WORK_DIR
+    identity = {"inputs": files, "config": cfg.output_dict(), "crawlmill_version": __version__}
+    identity_file = work / "run.json"
+    if identity_file.exists():
+        previous = json.loads(identity_file.read_text())
+        if previous != json.loads(json.dumps(identity)):
+            raise RunError(
+                f"{out} holds a run with other inputs or config; use a new --output "
+                f"directory (or delete {out} to start over)"
+            )
+    elif out.exists() and any(out.iterdir()):
+        raise RunError(
+            f"{out} exists and is not a crawlmill run directory; choose another --output"
+        )
+    (work / "docs").mkdir(parents=True, exist_ok=True)
+    identity_file.write_text(json.dumps(identity, indent=2, sort_keys=True))
+    return work
+
+
+def _load_or_scan_chunks(work: Path, files: list[str], cfg: Config) -> list[Chunk]:
+    """The chunk plan is saved on the first run and reused on resume, so a rerun with
+    other engine settings still completes the same chunks."""
+    plan = work / "chunks.json"
+    if plan.exists():
+        return [Chunk(**c) for c in json.loads(plan.read_text())]
+    chunks = scan_all(files, cfg.engine.chunk_records)
+    with atomic_path(plan) as tmp:
+        Path(tmp).write_text(json.dumps([asdict(c) for c in chunks]))
+    return chunks
+
+
+def _progress_line(
+    done: int, total: int, records: int, total_records: int, kept: int, start: float
+) -> str:
+    elapsed = time.perf_counter() - start
+    rate = records / elapsed if elapsed > 0 else 0.0
+    eta = (total_records - records) / rate if rate > 0 else float("nan")
+    return (
+        f"  documents phase: {done}/{total} chunks, {records:,}/{total_records:,} records, "
+        f"{kept:,} kept, {rate:,.1f} records/s, ETA {eta:,.0f}s"
+    )
+
+
+def run(
+    cfg: Config,
+    inputs: list[str],
+    output: str | Path,
+    *,
+    ray_address: str | None = None,
+    num_cpus: int | None = None,
+    log=print,
+) -> RunSummary:
+    """Run the whole pipeline. Config, inputs and models are checked before any work."""
+    started = time.perf_counter()
+    files = expand_inputs(inputs)
+    tokenizer_info = check_models(cfg)
+    out = Path(output)
+    work = _prepare_output(out, files, cfg)
+    parts_dir = work / "docs"
+
+    if (out / MANIFEST).exists():
+        manifest = json.loads((out / MANIFEST).read_text())
+        log(f"{out}: run already complete (delete {out / MANIFEST} to rewrite the shards)")
+        summary = summary_from_manifest(manifest, out)
+        summary.already_complete = True
+        return summary
+
+    workers = init_ray(ray_address, num_cpus)
+    log(f"crawlmill {__version__}: {len(files)} input file(s), {workers} worker(s)")
+    t = time.perf_counter()
+    chunks = _load_or_scan_chunks(work, files, cfg)
+    scan_seconds = time.perf_counter() - t
+    todo = [c for c in chunks if not (parts_dir / part_name(c)).exists()]
+    total_records = sum(c.n_records for c in todo)
+    log(
+        f"  scanned {sum(c.n_records for c in chunks):,} records into {len(chunks)} chunks "
+        f"in {scan_seconds:.1f}s; {len(chunks) - len(todo)} chunk(s) already done"
+    )
+
+    stage_seconds: Counter = Counter()
+    t = time.perf_counter()
+    if todo:
+        stage_seconds.update(
+            _run_documents_phase(cfg, todo, parts_dir, workers, total_records, log)
+        )
+    documents_seconds = time.perf_counter() - t
+
+    t = time.perf_counter()
+    manifest, stats = write_outputs(cfg, files, chunks, out, tokenizer_info)
+    write_seconds = time.perf_counter() - t
+
+    summary = summary_from_manifest(manifest, out)
+    summary.seconds = time.perf_counter() - started
+    summary.resumed_chunks = len(chunks) - len(todo)
+    summary.processed_chunks = len(todo)
+    timings = {
+        "workers": workers,
+        "seconds": {
+            "total": summary.seconds,
+            "scan": scan_seconds,
+            "documents_phase": documents_seconds,
+            "write_phase": write_seconds,
+        },
+        "stage_cpu_seconds": dict(stage_seconds),
+        "chunks_processed": len(todo),
+        "chunks_resumed": summary.resumed_chunks,
+    }
+    (out / TIMINGS_FILE).write_text(json.dumps(timings, indent=2, sort_keys=True) + "\n")
+    return summary
+
+
+def _run_documents_phase(cfg, todo, parts_dir, workers, total_records, log) -> Counter:
+    import ray.data
+
+    # One block per chunk, so Ray Data can give each chunk to a different actor.
+    blocks = [pa.Table.from_pylist([asdict(c)]) for c in todo]
+    dataset = ray.data.from_arrow(blocks).map_batches(
+        ChunkWorker,
+        fn_constructor_kwargs={"config": cfg.to_dict(), "parts_dir": str(parts_dir.resolve())},
+        batch_size=None,
+        batch_format="pyarrow",
+        num_cpus=1,
+        # one chunk in flight per actor: no chunk waits behind another at the end of the run
+        compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
+    )
+    stage_seconds: Counter = Counter()
+    done = records = kept = 0
+    start = last_print = time.perf_counter()
+    for result in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+        for row in result.to_pylist():
+            done += 1
+            records += row["records"]
+            kept += row["kept"]
+            stage_seconds.update(json.loads(row["seconds"]))
+        now = time.perf_counter()
+        if now - last_print >= 5 or done == len(todo):
+            log(_progress_line(done, len(todo), records, total_records, kept, start))
+            last_print = now
+    return stage_seconds
+
+
+# --- The write phase ----------------------------------------------------------------------
+
+
+def write_outputs(
+    cfg: Config, files: list[str], chunks: list[Chunk], out: Path, tokenizer_info: dict
+):
+    """Barrier: parts in (file, chunk) order -> shards, rejected/, stats.json, manifest.json."""
+    parts_dir = out / WORK_DIR / "docs"
+    (out / MANIFEST).unlink(missing_ok=True)  # a manifest present means complete shards
+    shards_tmp = out / WORK_DIR / "shards.new"
+    rejected_tmp = out / WORK_DIR / "rejected.new"
+    for d in (shards_tmp, rejected_tmp):
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+
+    writer = ShardWriter(shards_tmp, cfg.output.shard_tokens, cfg.output.rows_per_batch)
+    languages: dict[str, Counter] = {}
+    by_reason: Counter = Counter()
+    by_stage_reason: Counter = Counter()
+    by_record_type: Counter = Counter()
+    records = 0
+    rejected_files = []
+
+    by_file: dict[int, list[Chunk]] = {}
+    for chunk in chunks:
+        by_file.setdefault(chunk.file_index, []).append(chunk)
+
+    for file_index in sorted(by_file):
+        rejected_parts = []
+        for chunk in sorted(by_file[file_index], key=lambda c: c.chunk_index):
+            docs = pq.read_table(parts_dir / part_name(chunk))
+            records += docs.num_rows
+            by_record_type.update(docs[S.RECORD_TYPE].to_pylist())
+            kept_mask = pc.is_null(docs[S.DROP_REASON])
+            kept = docs.filter(kept_mask)
+            writer.add(kept)
+            langs, n_tokens_list = kept[S.LANG].to_pylist(), kept[S.N_TOKENS].to_pylist()
+            for lang, n_tokens in zip(langs, n_tokens_list, strict=True):
+                counts = languages.setdefault(lang, Counter())
+                counts["docs"] += 1
+                counts["tokens"] += n_tokens
+            rejected = docs.filter(pc.invert(kept_mask))
+            if not cfg.output.keep_rejected_text:
+                rejected = rejected.set_column(
+                    rejected.schema.get_field_index(S.TEXT),
+                    S.TEXT,
+                    pa.nulls(rejected.num_rows, pa.large_string()),
+                )
+            by_reason.update(rejected[S.DROP_REASON].to_pylist())
+            by_stage_reason.update(
+                f"{stage}/{reason}"
+                for stage, reason in zip(
+                    rejected[S.DROP_STAGE].to_pylist(),
+                    rejected[S.DROP_REASON].to_pylist(),
+                    strict=True,
+                )
+            )
+            rejected_parts.append(rejected.select(S.REJECTED_SCHEMA.names).cast(S.REJECTED_SCHEMA))
+        name = f"part-{file_index:05d}.parquet"
+        pq.write_table(pa.concat_tables(rejected_parts), rejected_tmp / name, compression="zstd")
+        rejected_files.append(f"{REJECTED_DIR}/{name}")
+
+    shards = writer.close()
+    for final, tmp in ((out / SHARDS_DIR, shards_tmp), (out / REJECTED_DIR, rejected_tmp)):
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+
+    docs = sum(s["docs"] for s in shards)
+    tokens = sum(s["tokens"] for s in shards)
+    rejected_total = sum(by_reason.values())
+    stats = {
+        "records": records,
+        "docs_kept": docs,
+        "rejected": rejected_total,
+        "rejected_by_reason": dict(sorted(by_reason.items())),
+        "rejected_by_stage": dict(sorted(by_stage_reason.items())),
+        "records_by_type": dict(sorted(by_record_type.items())),
+        "inputs": [
+            {"source": files[i], "records": sum(c.n_records for c in by_file.get(i, []))}
+            for i in range(len(files))
+        ],
+    }
+    (out / STATS_FILE).write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
+
+    manifest = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "crawlmill_version": __version__,
+        "tokenizer": tokenizer_info,
+        "config": cfg.output_dict(),
+        "inputs": files,
+        "totals": {"records": records, "docs": docs, "tokens": tokens, "rejected": rejected_total},
+        "languages": {lang: dict(c) for lang, c in sorted(languages.items())},
+        "shards": shards,
+        "rejected": {"files": rejected_files, "by_reason": dict(sorted(by_reason.items()))},
+    }
+    write_manifest(out, manifest)
+    return manifest, stats
+
+
+def summary_from_manifest(manifest: dict, out: Path) -> RunSummary:
+    totals = manifest["totals"]
+    return RunSummary(
+        output=str(out),
+        records=totals["records"],
+        docs=totals["docs"],
+        tokens=totals["tokens"],
+        rejected=totals["rejected"],
+        shards=len(manifest["shards"]),
+        languages=manifest["languages"],
+        rejected_by_reason=manifest["rejected"]["by_reason"],
+    )

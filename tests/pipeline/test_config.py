@@ -1,0 +1,60 @@
+"""Config: defaults equal configs/default.yaml; mistakes fail naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import Config, ConfigError, config_from_dict, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_default_yaml_equals_builtin_defaults():
+    assert load_config(REPO / "configs" / "default.yaml") == Config()
+
+
+def test_set_overrides_parse_yaml_values():
+    cfg = load_config(None, ["langid.languages=[en, zh]", "extract.timeout_seconds=3", "seed=7"])
+    assert cfg.langid.languages == ["en", "zh"]
+    assert cfg.extract.timeout_seconds == 3.0
+    assert cfg.seed == 7
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("langid.min_score=high", "langid.min_score: expected a number"),
+        ("langid.min_score=1.5", "langid.min_score: expected a number in [0, 1]"),
+        ("langid.minscore=0.5", "langid.minscore: unknown key"),
+        (
+            "extract.extractor=boilerpy",
+            "extract.extractor: expected one of 'trafilatura', 'resiliparse'",
+        ),
+        ("output.shard_tokens=0", "output.shard_tokens: expected a positive integer"),
+        ("output.keep_rejected_text=maybe", "output.keep_rejected_text: expected true or false"),
+        ("langid.languages=[]", "langid.languages"),
+        ("nonsense", "expected KEY=VALUE"),
+    ],
+)
+def test_mistakes_name_the_key(override, message):
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(None, [override])
+    assert message in str(excinfo.value)
+
+
+def test_yaml_file_mistakes(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("extract:\n  trafilatura:\n    fastest: true\n")
+    with pytest.raises(ConfigError, match=r"extract\.trafilatura\.fastest: unknown key"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_round_trip_and_engine_kept_out_of_output_settings():
+    cfg = load_config(None, ["engine.chunk_records=7"])
+    assert config_from_dict(cfg.to_dict()) == cfg
+    assert "engine" not in cfg.output_dict()
+    assert cfg.fingerprint() == Config().fingerprint()

@@ -1,0 +1,143 @@
+"""Extraction stage: real pages through trafilatura and resiliparse, the time limit, a dead
+extractor process, and the per-row accounting of the stage."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pyarrow as pa
+import pytest
+
+from pipeline import schema as S
+from pipeline.config import ExtractConfig
+from pipeline.extract import ExtractStage, TimedExtractor
+
+ARTICLE = """<!doctype html><html><head><title>Shop</title></head><body>
+<nav><a href="/">Home</a> | <a href="/cart">Cart</a></nav>
+<article><h1>On the migration of Arctic terns</h1>
+<p>The Arctic tern makes the longest known annual migration of any animal, travelling from
+its Arctic breeding grounds to the Antarctic and back again every year.</p>
+<p>Tracking studies with geolocators found round trips averaging about 70,900 kilometres,
+with birds following winding routes that exploit prevailing winds over the Atlantic.</p>
+<p>Because terns live for thirty years or more, a single bird may fly a distance equal to
+three return trips to the Moon over its lifetime.</p></article>
+<footer>Copyright 2020. All rights reserved. Cookie policy.</footer></body></html>"""
+
+
+def raw_batch(rows: list[dict]) -> pa.Table:
+    base = {name: None for name in S.RAW_SCHEMA.names}
+    return pa.Table.from_pylist([{**base, **row} for row in rows], schema=S.RAW_SCHEMA)
+
+
+@pytest.mark.parametrize("extractor", ["trafilatura", "resiliparse"])
+def test_extracts_main_text_and_drops_boilerplate(extractor):
+    stage = ExtractStage(ExtractConfig(extractor=extractor))
+    try:
+        out = stage(
+            raw_batch(
+                [
+                    {
+                        S.ID: "a",
+                        S.RECORD_TYPE: "response",
+                        S.PAYLOAD: ARTICLE.encode(),
+                        S.CONTENT_TYPE: "text/html",
+                    }
+                ]
+            )
+        )
+    finally:
+        stage.close()
+    text = out[S.TEXT][0].as_py()
+    assert "longest known annual migration" in text
+    assert "three return trips to the Moon" in text
+    assert "Cookie policy" not in text
+    assert S.PAYLOAD not in out.column_names
+    assert out[S.DROP_REASON][0].as_py() is None
+
+
+def test_stage_accounts_for_every_row():
+    gbk_page = (
+        "<html><head><meta charset='gbk'></head><body><p>"
+        + "中文网页的正文内容。" * 30
+        + "</p></body></html>"
+    )
+    batch = raw_batch(
+        [
+            {
+                S.ID: "html",
+                S.RECORD_TYPE: "response",
+                S.PAYLOAD: ARTICLE.encode(),
+                S.CONTENT_TYPE: "text/html",
+            },
+            {
+                S.ID: "wet",
+                S.RECORD_TYPE: "conversion",
+                S.PAYLOAD: b"Plain WET text, already extracted.",
+            },
+            {
+                S.ID: "gbk",
+                S.RECORD_TYPE: "response",
+                S.PAYLOAD: gbk_page.encode("gbk"),
+                S.CONTENT_TYPE: "text/html",
+            },
+            {
+                S.ID: "empty",
+                S.RECORD_TYPE: "response",
+                S.PAYLOAD: b"<html><body></body></html>",
+                S.CONTENT_TYPE: "text/html",
+            },
+            {
+                S.ID: "gone",
+                S.RECORD_TYPE: "request",
+                S.DROP_REASON: S.Reason.NOT_A_DOCUMENT,
+                S.DROP_STAGE: "read",
+            },
+        ]
+    )
+    stage = ExtractStage(ExtractConfig())
+    try:
+        out = stage(batch)
+    finally:
+        stage.close()
+    rows = {r[S.ID]: r for r in out.to_pylist()}
+    assert out.num_rows == 5
+    assert rows["wet"][S.TEXT] == "Plain WET text, already extracted."
+    assert rows["wet"][S.CHARSET] == "utf-8:wet"
+    assert "中文网页的正文内容" in rows["gbk"][S.TEXT]
+    assert rows["empty"][S.DROP_REASON] == S.Reason.NO_TEXT
+    assert rows["empty"][S.DROP_STAGE] == "extract"
+    assert rows["gone"][S.DROP_REASON] == S.Reason.NOT_A_DOCUMENT  # first reason wins
+    assert rows["gone"][S.DROP_STAGE] == "read"
+
+
+def slow_page() -> str:
+    # ~6 MB of nested tables and paragraphs: trafilatura needs well over a second on it.
+    cell = "<td><p>word " * 20 + "</p></td>"
+    return "<html><body>" + ("<table><tr>" + cell * 50 + "</tr></table>") * 600 + "</body></html>"
+
+
+def test_time_limit_turns_a_slow_page_into_a_reject_and_goes_on():
+    extractor = TimedExtractor(ExtractConfig(timeout_seconds=0.3))
+    try:
+        assert extractor.extract(ARTICLE)[0]  # warm start: the child is up
+        text, reason = extractor.extract(slow_page())
+        assert (text, reason) == (None, "extract_timeout")
+        # the child was killed and the next page gets a fresh one
+        text, reason = extractor.extract(ARTICLE)
+        assert reason is None and "Arctic tern" in text
+        assert extractor.restarts == 1
+    finally:
+        extractor.close()
+
+
+def test_extractor_process_killed_from_outside_is_replaced():
+    extractor = TimedExtractor(ExtractConfig())
+    try:
+        assert extractor.extract(ARTICLE)[0]
+        os.kill(extractor._process.pid, signal.SIGKILL)
+        extractor._process.join(5)
+        text, reason = extractor.extract(ARTICLE)
+        assert reason is None and "Arctic tern" in text
+    finally:
+        extractor.close()

@@ -1,0 +1,201 @@
+"""End to end on the bundled real crawl sample, on a real local Ray: accounting, shards,
+tokens that decode back to the text, determinism across parallelism, resume, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import unicodedata
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from fastwarc.warc import ArchiveIterator
+
+from pipeline import schema as S
+from pipeline.cli import inspect_summary, main
+from pipeline.config import load_config
+from pipeline.runner import WORK_DIR, run
+from pipeline.shards import ShardReader, read_manifest
+from pipeline.tokenize import load_tokenizer
+
+
+def count_records(directory: Path) -> int:
+    return sum(
+        1
+        for path in sorted(directory.iterdir())
+        for _ in ArchiveIterator(str(path), parse_http=False)
+    )
+
+
+@pytest.fixture(scope="module")
+def sample_run(ray_local, sample_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "out"
+    cfg = load_config(None, ["engine.chunk_records=64"])  # several chunks per file
+    summary = run(cfg, [str(sample_dir)], out, num_cpus=2)
+    return out, summary, cfg
+
+
+def read_all_shards(out: Path) -> list[tuple[dict, list[int]]]:
+    manifest = read_manifest(out)
+    docs = []
+    for shard in manifest["shards"]:
+        reader = ShardReader(out / shard["file"])
+        docs += [(reader.row(i), reader.tokens(i).tolist()) for i in range(len(reader))]
+    return docs
+
+
+def test_every_record_is_kept_or_rejected(sample_run, sample_dir):
+    out, summary, _ = sample_run
+    manifest = read_manifest(out)
+    rejected = pq.read_table(out / "rejected")
+    kept_ids = [row[S.ID] for row, _ in read_all_shards(out)]
+    records = count_records(sample_dir)
+
+    assert manifest["totals"]["records"] == records == summary.records
+    assert manifest["totals"]["docs"] + manifest["totals"]["rejected"] == records
+    # 359 of the 421 records are documents (318 WET + 41 HTML); most are kept
+    assert len(kept_ids) == manifest["totals"]["docs"] >= 250
+    assert rejected.num_rows == manifest["totals"]["rejected"]
+    # no record appears twice, and none is lost
+    all_ids = kept_ids + rejected[S.ID].to_pylist()
+    assert len(set(all_ids)) == records
+    # every rejected row says why, and the reasons add up
+    assert rejected[S.DROP_REASON].null_count == 0
+    reasons = {}
+    for reason in rejected[S.DROP_REASON].to_pylist():
+        reasons[reason] = reasons.get(reason, 0) + 1
+    assert reasons == manifest["rejected"]["by_reason"]
+    assert reasons[S.Reason.NOT_A_DOCUMENT] > 0  # request/metadata/warcinfo records
+
+
+def test_manifest_token_counts_match_the_shards(sample_run):
+    out, _, _ = sample_run
+    manifest = read_manifest(out)
+    docs = read_all_shards(out)
+    assert manifest["totals"]["tokens"] == sum(len(tokens) for _, tokens in docs)
+    assert manifest["totals"]["tokens"] == sum(row[S.N_TOKENS] for row, _ in docs)
+    for shard in manifest["shards"]:
+        reader = ShardReader(out / shard["file"])
+        assert shard["docs"] == len(reader)
+        assert shard["tokens"] == sum(len(t) for t in reader)
+    per_lang = {}
+    for row, tokens in docs:
+        per_lang[row[S.LANG]] = per_lang.get(row[S.LANG], 0) + len(tokens)
+    assert {lang: c["tokens"] for lang, c in manifest["languages"].items()} == per_lang
+    # the sample is multilingual: CC-MAIN WET with Chinese, Japanese, Russian pages
+    assert {"en", "zh", "ja", "ru"} <= set(per_lang)
+
+
+def test_tokens_decode_back_to_the_text(sample_run):
+    out, _, cfg = sample_run
+    tokenizer = load_tokenizer(cfg.tokenizer)
+    texts = {}
+    for part in sorted((out / WORK_DIR / "docs").iterdir()):
+        table = pq.read_table(part, columns=[S.ID, S.TEXT, S.DROP_REASON])
+        texts.update((r[S.ID], r[S.TEXT]) for r in table.to_pylist() if r[S.DROP_REASON] is None)
+    docs = read_all_shards(out)
+    for row, tokens in docs:
+        assert tokens[-1] == tokenizer.eos_id == 151643
+        assert tokenizer.decode(tokens[:-1]) == unicodedata.normalize("NFC", texts[row[S.ID]])
+
+
+def test_inspect_matches_the_manifest(sample_run, capsys):
+    out, _, _ = sample_run
+    manifest = read_manifest(out)
+    info = inspect_summary(str(out))
+    assert info["docs"] == manifest["totals"]["docs"]
+    assert info["tokens"] == manifest["totals"]["tokens"]
+    assert info["shards"] == len(manifest["shards"])
+    assert info["tokenizer"]["name"] == "qwen2.5"
+    assert main(["inspect", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tokens"] == manifest["totals"]["tokens"]
+    assert main(["inspect", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"{manifest['totals']['tokens']:,}" in printed and "zh" in printed
+
+
+def test_other_parallelism_gives_byte_identical_output(sample_run, sample_dir, tmp_path):
+    out, _, _ = sample_run
+    cfg = load_config(None, ["engine.chunk_records=500", "engine.batch_rows=7"])
+    other = tmp_path / "other"
+    run(cfg, [str(sample_dir)], other, num_cpus=1)
+    assert (other / "manifest.json").read_bytes() == (out / "manifest.json").read_bytes()
+    for shard in read_manifest(out)["shards"]:
+        assert (other / shard["file"]).read_bytes() == (out / shard["file"]).read_bytes()
+    for part in sorted((out / "rejected").iterdir()):
+        assert pq.read_table(other / "rejected" / part.name).equals(pq.read_table(part))
+
+
+def test_rerun_resumes_only_missing_chunks(sample_run, sample_dir, tmp_path):
+    out, _, cfg = sample_run
+    work = tmp_path / "resume"
+    first = run(cfg, [str(sample_dir)], work, num_cpus=2)
+    parts = sorted((work / WORK_DIR / "docs").iterdir())
+    assert first.processed_chunks == len(parts) > 3
+    # as if the run died: two chunks unfinished, no manifest yet
+    parts[1].unlink()
+    parts[-1].unlink()
+    (work / "manifest.json").unlink()
+    again = run(cfg, [str(sample_dir)], work, num_cpus=2)
+    assert (again.processed_chunks, again.resumed_chunks) == (2, len(parts) - 2)
+    assert (work / "manifest.json").read_bytes() == (out / "manifest.json").read_bytes()
+    # a finished run is not redone
+    assert run(cfg, [str(sample_dir)], work, num_cpus=2).already_complete
+
+
+def test_cli_run_prints_summary(ray_local, sample_dir, tmp_path, capsys):
+    out = tmp_path / "cli"
+    wet = str(sample_dir / "whatsinthebox-cc-main-2020-50.warc.wet.gz")
+    assert (
+        main(["run", "--input", wet, "--output", str(out), "--set", "langid.languages=[zh]"]) == 0
+    )
+    printed = capsys.readouterr().out
+    manifest = read_manifest(out)
+    assert set(manifest["languages"]) == {"zh"}
+    assert f"{manifest['totals']['tokens']:,}" in printed
+    assert "lang_not_wanted" in printed
+
+
+def crawlmill(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--set", "langid.min_score=high"], "langid.min_score: expected a number"),
+        (["--set", "extract.extractr=resiliparse"], "extract.extractr: unknown key"),
+        (["--set", "langid.model=/nonexistent/lid.bin"], "langid.model"),
+        (["--set", "tokenizer.name=/nonexistent/tokenizer.json"], "tokenizer.name"),
+    ],
+)
+def test_config_mistakes_fail_before_any_work(sample_dir, tmp_path, args, message):
+    out = tmp_path / "never"
+    result = crawlmill("run", "--input", str(sample_dir), "--output", str(out), *args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert not out.exists()
+
+
+def test_missing_input_fails_naming_the_path(tmp_path):
+    result = crawlmill(
+        "run", "--input", str(tmp_path / "nope.warc.gz"), "--output", str(tmp_path / "o")
+    )
+    assert result.returncode == 2
+    assert "nope.warc.gz" in result.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["inspect"]])
+def test_help_explains_every_option(command):
+    result = crawlmill(*command, "--help")
+    assert result.returncode == 0
+    for word in {
+        "": ["run", "inspect"],
+        "run": ["--input", "--output", "--set", "--ray-address", "--num-cpus", "config"],
+        "inspect": ["--json", "DIR"],
+    }[" ".join(command)]:
+        assert word in result.stdout
