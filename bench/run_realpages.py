@@ -131,23 +131,20 @@ def main() -> None:
     print(run.pop("log"))
     cores = run["workers"]
     print(f"whole run ({args.extractor}, {cores} workers):")
-    print(
-        f"  wall {run['wall_seconds']:.1f} s, {run['records']:,} records, {run['docs']:,} docs kept, {run['tokens']:,} tokens"
-    )
+    counts = f"{run['records']:,} records, {run['docs']:,} docs kept, {run['tokens']:,} tokens"
+    print(f"  wall {run['wall_seconds']:.1f} s, {counts}")
     print(f"  {run['records'] / run['wall_seconds'] / cores:.1f} input records/s per core")
     print(f"  rejected by reason: {run['rejected_by_reason']}")
     print(
         f"  CPU seconds by stage: { {k: round(v, 1) for k, v in run['stage_cpu_seconds'].items()} }"
     )
-    print(
-        f"  peak RSS, process tree: {run['peak_rss_tree_mb']:,.0f} MB (largest process {run['peak_rss_largest_process_mb']:,.0f} MB)"
-    )
+    largest = f"largest process {run['peak_rss_largest_process_mb']:,.0f} MB"
+    print(f"  peak RSS, process tree: {run['peak_rss_tree_mb']:,.0f} MB ({largest})")
     if not args.skip_extraction_alone:
         alone = extraction_alone(warc, args.extractor)
         print(f"extraction alone ({args.extractor}, 1 process, no time limit):")
-        print(
-            f"  {alone['pages']:,} pages in {alone['seconds']:.1f} s = {alone['pages_per_s']:.1f} pages/s per core"
-        )
+        rate = f"{alone['pages_per_s']:.1f} pages/s per core"
+        print(f"  {alone['pages']:,} pages in {alone['seconds']:.1f} s = {rate}")
         overhead = (run["records"] / alone["pages_per_s"] / cores) / run["wall_seconds"]
         print(f"  whole run reaches {overhead:.0%} of the extraction-alone rate per core")
 
