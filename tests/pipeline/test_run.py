@@ -199,3 +199,22 @@ def test_help_explains_every_option(command):
         "inspect": ["--json", "DIR"],
     }[" ".join(command)]:
         assert word in result.stdout
+
+
+def test_globs_and_fsspec_uris_reach_the_same_documents(sample_run, sample_dir, tmp_path):
+    """Workers open inputs themselves through pyarrow/fsspec: a file:// URI (how an s3://
+    input travels) and a glob give the same documents as the plain directory."""
+    out, _, cfg = sample_run
+    wet = sample_dir / "whatsinthebox-cc-main-2020-50.warc.wet.gz"
+    inputs = [wet.resolve().as_uri(), str(sample_dir / "*-cc-main-2020-34.warc.gz")]
+    other = tmp_path / "uris"
+    summary = run(cfg, inputs, other, num_cpus=2)
+    assert any(path.startswith("file://") for path in read_manifest(other)["inputs"])
+    expected = {
+        row[S.ID]: tokens
+        for row, tokens in read_all_shards(out)
+        if row[S.SOURCE].endswith(("2020-50.warc.wet.gz", "2020-34.warc.gz"))
+    }
+    got = {row[S.ID]: tokens for row, tokens in read_all_shards(other)}
+    assert got == expected
+    assert summary.docs == len(expected) > 200
