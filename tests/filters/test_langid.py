@@ -15,6 +15,7 @@ from filters.langid import LangIdStage
 from pipeline import assets
 from pipeline import schema as S
 from pipeline.config import LangIdConfig
+from tests.helpers import doc_batch
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 WET_SAMPLE = DATA / "sample" / "whatsinthebox-cc-main-2020-50.warc.wet.gz"
@@ -49,18 +50,6 @@ SENTENCES = {
 def stage(languages="all", min_score=0.65) -> LangIdStage:
     languages = languages if languages == "all" else list(languages)
     return LangIdStage(LangIdConfig(languages=languages, min_score=min_score))
-
-
-def doc_batch(texts: list[str | None], drop_reasons: list[str | None] | None = None) -> pa.Table:
-    drop_reasons = drop_reasons or [None] * len(texts)
-    return pa.table(
-        {
-            S.ID: [f"doc{i}" for i in range(len(texts))],
-            S.TEXT: pa.array(texts, pa.large_string()),
-            S.DROP_REASON: pa.array(drop_reasons, pa.string()),
-            S.DROP_STAGE: pa.array([r and "earlier" for r in drop_reasons], pa.string()),
-        }
-    )
 
 
 def test_known_sentences():

@@ -30,6 +30,7 @@ from pipeline.tokenize import (
     load_tokenizer,
     token_list_array,
 )
+from tests.helpers import doc_batch
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 # 318 CC-MAIN-2020-50 WET conversion records, ~30 languages (whatsinthebox, MIT).
@@ -61,18 +62,6 @@ def reference() -> HFTokenizerModel:
 
 def reference_ids(texts) -> list[list[int]]:
     return [e.ids for e in reference().encode_batch_fast(list(texts), add_special_tokens=False)]
-
-
-def doc_batch(texts: list[str | None], drop_reasons: list[str | None] | None = None) -> pa.Table:
-    drop_reasons = drop_reasons or [None] * len(texts)
-    return pa.table(
-        {
-            S.ID: [f"doc{i}" for i in range(len(texts))],
-            S.TEXT: pa.array(texts, pa.large_string()),
-            S.DROP_REASON: pa.array(drop_reasons, pa.string()),
-            S.DROP_STAGE: pa.array([r and "earlier" for r in drop_reasons], pa.string()),
-        }
-    )
 
 
 def test_known_ids_and_eos():

@@ -1,0 +1,21 @@
+"""Small builders shared by tests: Arrow batches in the pipeline's schemas."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from pipeline import schema as S
+
+
+def doc_batch(texts: list[str | None], drop_reasons: list[str | None] | None = None) -> pa.Table:
+    """A batch of documents holding only text; rows with a drop reason count as dropped
+    by an "earlier" stage."""
+    drop_reasons = drop_reasons or [None] * len(texts)
+    return pa.table(
+        {
+            S.ID: [f"doc{i}" for i in range(len(texts))],
+            S.TEXT: pa.array(texts, pa.large_string()),
+            S.DROP_REASON: pa.array(drop_reasons, pa.string()),
+            S.DROP_STAGE: pa.array([r and "earlier" for r in drop_reasons], pa.string()),
+        }
+    )
