@@ -179,7 +179,17 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("directory", metavar="DIR", help="a crawlmill run directory")
     inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
     inspect.set_defaults(func=cmd_inspect)
+
+    for add_command in extra_commands():
+        add_command(sub)
     return parser
+
+
+def extra_commands() -> list:
+    """Commands that live beside the code they drive. Each module exposes
+    `add_command(subparsers)`, which adds its parser and sets `func` (an explicit list,
+    no plugin discovery)."""
+    return []
 
 
 def main(argv: list[str] | None = None) -> int:
