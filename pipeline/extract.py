@@ -11,7 +11,7 @@ lxml outright. So the extractor runs in a child process that the stage owns:
 - if the child dies (segfault, out of memory) the page becomes `extract_error`.
 
 The page, not the run, pays: the row gets `drop_reason=extract_timeout` and the batch goes
-on. Sending a page through a pipe costs ~0.1 ms, against ~35 ms to extract it.
+on. Sending a page through the socket costs ~0.3 ms, against ~20 ms to extract it.
 
 WET conversion records already hold text: they skip the extractor. Responses are decoded
 first (pipeline.decode: BOM, HTTP charset, <meta>, detection), undecodable bytes becoming
@@ -21,7 +21,9 @@ an `undecodable` reject.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
+import socket
+import subprocess
+import sys
 import time
 from multiprocessing.connection import Connection
 
@@ -79,76 +81,105 @@ def _make_extractor(cfg: ExtractConfig):
     return extract
 
 
-def _child_loop(conn: Connection, cfg: ExtractConfig) -> None:
-    """Child process: receive HTML strings, answer ("ok", text) or ("error", message)."""
-    extract = _make_extractor(cfg)
+def _child_loop(conn: Connection) -> None:
+    """Child process: receive the ExtractConfig, then lists of HTML strings; answer each
+    page as soon as it is done with ("ok", text) or ("error", message), in order."""
+    extract = _make_extractor(conn.recv())
     conn.send(("ready", ""))
     while True:
         try:
-            html = conn.recv()
+            pages = conn.recv()
         except EOFError:
             return
-        try:
-            conn.send(("ok", extract(html)))
-        except Exception as exc:  # noqa: BLE001 - any extractor failure is a per-page reject
-            conn.send(("error", f"{type(exc).__name__}: {exc}"[:500]))
+        for html in pages:
+            try:
+                conn.send(("ok", extract(html)))
+            except Exception as exc:  # noqa: BLE001 - any extractor failure is a per-page reject
+                conn.send(("error", f"{type(exc).__name__}: {exc}"[:500]))
 
 
 class TimedExtractor:
-    """Runs the configured extractor in a killable child process."""
+    """Runs the configured extractor in a killable child process.
+
+    The child is a plain `python -m pipeline.extract --child FD` talking over a socket
+    pair, not a multiprocessing.Process: "fork" is unsafe in Ray's multi-threaded workers,
+    and "spawn" re-runs the parent's main script in the child.
+    """
 
     # Starting a child imports trafilatura/lxml (~1-2 s); allow for a slow, loaded machine.
     START_TIMEOUT_SECONDS = 120.0
 
     def __init__(self, cfg: ExtractConfig):
         self.cfg = cfg
-        self._context = multiprocessing.get_context(
-            "spawn"
-        )  # fork is unsafe in threaded Ray workers
-        self._process = None
+        self._process: subprocess.Popen | None = None
         self._conn: Connection | None = None
-        self.restarts = 0
+        self.restarts = 0  # children replaced after a timeout or a crash
 
     def _start(self) -> None:
-        parent_conn, child_conn = self._context.Pipe()
-        self._process = self._context.Process(
-            target=_child_loop, args=(child_conn, self.cfg), daemon=True, name="crawlmill-extract"
+        parent_sock, child_sock = socket.socketpair()
+        child_fd = child_sock.fileno()
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.extract", "--child", str(child_fd)],
+            pass_fds=(child_fd,),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,  # stderr stays: a crash's traceback reaches the log
         )
-        self._process.start()
-        child_conn.close()
-        self._conn = parent_conn
-        if not parent_conn.poll(self.START_TIMEOUT_SECONDS):
+        child_sock.close()
+        self._conn = Connection(parent_sock.detach())
+        self._conn.send(self.cfg)
+        if not self._conn.poll(self.START_TIMEOUT_SECONDS):
             self._kill()
             raise RuntimeError("extractor process did not start")
-        parent_conn.recv()
+        self._conn.recv()
+
+    def _alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     def _kill(self) -> None:
         if self._process is not None:
             self._process.kill()
-            self._process.join(timeout=5)
+            self._process.wait(timeout=5)
         if self._conn is not None:
             self._conn.close()
         self._process, self._conn = None, None
-        self.restarts += 1
 
     def extract(self, html: str) -> tuple[str | None, str | None]:
         """Return (text, None) or (None, drop_reason)."""
-        if self._process is not None and not self._process.is_alive():
-            self._kill()  # died between pages (killed from outside): not this page's fault
-        if self._process is None:
-            self._start()
-        try:
-            self._conn.send(html)
-            if not self._conn.poll(self.cfg.timeout_seconds):
+        return self.extract_many([html])[0]
+
+    def extract_many(self, pages: list[str]) -> list[tuple[str | None, str | None]]:
+        """Extract pages in order; each gets (text, None) or (None, drop_reason).
+
+        The pages go to the child in one message and come back one by one, so the child
+        does not wait for the parent between pages. Each page still gets its own
+        `timeout_seconds`, counted from the previous page's answer. On a timeout or a dead
+        child, the rest of the list goes to a fresh child. Cost of the child, measured on
+        1,000 real pages with resiliparse: 1.45 s in-process, ~1.75 s through the child
+        (~0.3 ms a page; trafilatura's ~20 ms a page hides it).
+        """
+        results: list[tuple[str | None, str | None]] = []
+        while len(results) < len(pages):
+            if self._process is not None and not self._alive():
+                self._kill()  # died between calls (killed from outside): no page's fault
+            if self._process is None:
+                self._start()
+            remaining = pages[len(results) :]
+            try:
+                self._conn.send(remaining)
+                for _ in remaining:
+                    if not self._conn.poll(self.cfg.timeout_seconds):
+                        self._kill()
+                        self.restarts += 1
+                        results.append((None, S.Reason.EXTRACT_TIMEOUT))
+                        break
+                    status, value = self._conn.recv()
+                    ok = status == "ok"
+                    results.append((value, None) if ok else (None, S.Reason.EXTRACT_ERROR))
+            except (EOFError, OSError):  # the child died under the current page
                 self._kill()
-                return None, S.Reason.EXTRACT_TIMEOUT
-            status, value = self._conn.recv()
-        except (EOFError, OSError, BrokenPipeError):  # the child died under this page
-            self._kill()
-            return None, S.Reason.EXTRACT_ERROR
-        if status != "ok":
-            return None, S.Reason.EXTRACT_ERROR
-        return value, None
+                self.restarts += 1
+                results.append((None, S.Reason.EXTRACT_ERROR))
+        return results
 
     def close(self) -> None:
         if self._process is not None:
@@ -184,26 +215,37 @@ class ExtractStage:
         def reject(i: int, reason: str) -> None:
             reasons.setdefault(reason, [False] * batch.num_rows)[i] = True
 
+        # Decode every live payload; WET text is final, HTML pages queue for the extractor.
+        html_rows: list[int] = []
+        html_pages: list[str] = []
         for i in range(batch.num_rows):
             if not alive[i]:
                 continue
             payload = payloads[i] or b""
             if record_types[i] == "conversion":  # WET: already text
-                text, charsets[i] = decode_text(payload), "utf-8:wet"
-            else:
-                html, charsets[i] = decode_html(payload, content_types[i])
-                if html is None:
-                    reject(i, S.Reason.UNDECODABLE)
-                    continue
-                text, reason = self.extractor.extract(html)
-                if reason is not None:
-                    reject(i, reason)
-                    continue
-            text = text.strip()
-            if len(text) < max(self.cfg.min_text_chars, 1):
-                reject(i, S.Reason.NO_TEXT)
+                texts[i], charsets[i] = decode_text(payload), "utf-8:wet"
                 continue
+            html, charsets[i] = decode_html(payload, content_types[i])
+            if html is None:
+                reject(i, S.Reason.UNDECODABLE)
+                continue
+            html_rows.append(i)
+            html_pages.append(html)
+
+        for i, (text, reason) in zip(
+            html_rows, self.extractor.extract_many(html_pages), strict=True
+        ):
+            if reason is not None:
+                reject(i, reason)
             texts[i] = text
+
+        for i, text in enumerate(texts):
+            if text is None:
+                continue
+            text = text.strip()
+            texts[i] = text if len(text) >= max(self.cfg.min_text_chars, 1) else None
+            if texts[i] is None:
+                reject(i, S.Reason.NO_TEXT)
 
         batch = batch.drop_columns([S.PAYLOAD])
         batch = set_column(batch, S.CHARSET, pa.array(charsets, pa.string()), pa.string())
@@ -222,3 +264,9 @@ def time_extractor(cfg: ExtractConfig, pages: list[str]) -> tuple[float, int]:
     start = time.perf_counter()
     n = sum(1 for page in pages if extract(page))
     return time.perf_counter() - start, n
+
+
+if __name__ == "__main__":  # the extractor child: python -m pipeline.extract --child FD
+    if sys.argv[1:2] != ["--child"] or len(sys.argv) != 3:
+        sys.exit("usage: python -m pipeline.extract --child FD (started by TimedExtractor)")
+    _child_loop(Connection(int(sys.argv[2])))

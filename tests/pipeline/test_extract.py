@@ -136,8 +136,19 @@ def test_extractor_process_killed_from_outside_is_replaced():
     try:
         assert extractor.extract(ARTICLE)[0]
         os.kill(extractor._process.pid, signal.SIGKILL)
-        extractor._process.join(5)
+        extractor._process.wait(5)
         text, reason = extractor.extract(ARTICLE)
         assert reason is None and "Arctic tern" in text
+    finally:
+        extractor.close()
+
+
+def test_slow_page_in_the_middle_of_a_batch_costs_only_that_page():
+    extractor = TimedExtractor(ExtractConfig(timeout_seconds=0.3))
+    try:
+        results = extractor.extract_many([ARTICLE, slow_page(), ARTICLE, ARTICLE])
+        assert [reason for _, reason in results] == [None, "extract_timeout", None, None]
+        assert all("Arctic tern" in text for text, _ in (results[0], results[2], results[3]))
+        assert extractor.restarts == 1
     finally:
         extractor.close()
