@@ -16,7 +16,7 @@ from fastwarc.warc import ArchiveIterator
 from pipeline import schema as S
 from pipeline.cli import inspect_summary, main
 from pipeline.config import load_config
-from pipeline.runner import WORK_DIR, run
+from pipeline.runner import WORK_DIR, RunError, run
 from pipeline.shards import ShardReader, read_manifest
 from pipeline.tokenize import load_tokenizer
 
@@ -218,3 +218,18 @@ def test_globs_and_fsspec_uris_reach_the_same_documents(sample_run, sample_dir, 
     got = {row[S.ID]: tokens for row, tokens in read_all_shards(other)}
     assert got == expected
     assert summary.docs == len(expected) > 200
+
+
+def test_output_of_another_run_is_never_mixed(sample_run, sample_dir, tmp_path):
+    out, _, cfg = sample_run
+    before = (out / "manifest.json").read_bytes()
+    with pytest.raises(RunError, match="other inputs or config"):
+        run(load_config(None, ["langid.min_score=0.9"]), [str(sample_dir)], out)
+    with pytest.raises(RunError, match="other inputs or config"):
+        run(cfg, [str(sample_dir / "whirlwind-cc-main-2024-22.warc.gz")], out)
+    assert (out / "manifest.json").read_bytes() == before
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("not a crawlmill run")
+    with pytest.raises(RunError, match="not a crawlmill run directory"):
+        run(cfg, [str(sample_dir)], stranger)
