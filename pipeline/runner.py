@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -56,6 +57,14 @@ TIMINGS_FILE = "timings.json"  # seconds and rates: differ run to run, kept apar
 
 class RunError(RuntimeError):
     """A run that cannot start or continue (wrong output dir, missing model ...)."""
+
+
+def crash_point(name: str) -> None:
+    """Fault injection for the resume tests: SIGKILL this process when CRAWLMILL_CRASH_AT
+    names this point. The tests kill real processes at moments too brief to hit from
+    outside (the write phase takes well under a second on the sample)."""
+    if os.environ.get("CRAWLMILL_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 # --- The stages of the documents phase ------------------------------------------------------
@@ -391,6 +400,7 @@ def write_outputs(
             kept_mask = pc.is_null(docs[S.DROP_REASON])
             kept = docs.filter(kept_mask)
             writer.add(kept)
+            crash_point("write_phase:shards")
             langs, n_tokens_list = kept[S.LANG].to_pylist(), kept[S.N_TOKENS].to_pylist()
             for lang, n_tokens in zip(langs, n_tokens_list, strict=True):
                 counts = languages.setdefault(lang, Counter())
@@ -451,6 +461,7 @@ def write_outputs(
         "shards": shards,
         "rejected": {"files": rejected_files, "by_reason": dict(sorted(by_reason.items()))},
     }
+    crash_point("write_phase:manifest")
     write_manifest(out, manifest)
     return manifest, stats
 

@@ -1,0 +1,116 @@
+"""Resume after kill -9: real `crawlmill run` processes are killed mid-run, the same
+command is run again, and the output must equal an uninterrupted run byte for byte, with
+finished chunks not redone."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from pipeline.config import load_config
+from pipeline.runner import WORK_DIR, run
+
+SETTINGS = ["engine.chunk_records=16", "output.shard_tokens=50000"]  # many chunks, many shards
+
+
+def crawlmill_run(sample_dir: Path, out: Path, crash_at: str | None = None) -> subprocess.Popen:
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    env.pop("RAY_ADDRESS", None)
+    if crash_at:
+        env["CRAWLMILL_CRASH_AT"] = crash_at
+    args = [sys.executable, "-m", "pipeline.cli", "run", "--input", str(sample_dir)]
+    args += ["--output", str(out), "--num-cpus", "2"]
+    for setting in SETTINGS:
+        args += ["--set", setting]
+    return subprocess.Popen(
+        args,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def kill_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL the run and every process it started (Ray's too), as a crash would."""
+    try:
+        family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        family = []
+    for p in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
+    proc.wait(timeout=30)
+    psutil.wait_procs(family, timeout=30)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # anything left in the run's session
+
+
+@pytest.fixture(scope="module")
+def reference(ray_local, sample_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("reference") / "out"
+    run(load_config(None, SETTINGS), [str(sample_dir)], out)
+    assert len(json.loads((out / "manifest.json").read_text())["shards"]) > 3
+    return out
+
+
+def assert_same_output(out: Path, reference: Path) -> None:
+    assert (out / "manifest.json").read_bytes() == (reference / "manifest.json").read_bytes()
+    assert (out / "stats.json").read_bytes() == (reference / "stats.json").read_bytes()
+    manifest = json.loads((reference / "manifest.json").read_text())
+    for shard in manifest["shards"]:
+        assert (out / shard["file"]).read_bytes() == (reference / shard["file"]).read_bytes()
+    assert sorted(p.name for p in (out / "shards").iterdir()) == sorted(
+        Path(s["file"]).name for s in manifest["shards"]
+    )
+
+
+def finish(sample_dir: Path, out: Path) -> dict:
+    proc = crawlmill_run(sample_dir, out)
+    output = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, output
+    return json.loads((out / "timings.json").read_text())
+
+
+def test_kill_during_extraction_then_resume(reference, sample_dir, tmp_path):
+    out = tmp_path / "out"
+    parts = out / WORK_DIR / "docs"
+    proc = crawlmill_run(sample_dir, out)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and len(list(parts.glob("*.parquet"))) < 3:
+        assert proc.poll() is None, proc.communicate()[0]
+        time.sleep(0.05)
+    kill_tree(proc)
+    done_before = len(list(parts.glob("*.parquet")))
+    total = len(json.loads((out / WORK_DIR / "chunks.json").read_text()))
+    assert 3 <= done_before < total, "the kill must land mid-phase"
+    assert not (out / "manifest.json").exists()
+
+    timings = finish(sample_dir, out)
+    assert timings["chunks_resumed"] == done_before  # finished chunks are not redone
+    assert timings["chunks_processed"] == total - done_before
+    assert_same_output(out, reference)
+
+
+@pytest.mark.parametrize("crash_at", ["write_phase:shards", "write_phase:manifest"])
+def test_kill_during_shard_writing_then_resume(reference, sample_dir, tmp_path, crash_at):
+    out = tmp_path / "out"
+    proc = crawlmill_run(sample_dir, out, crash_at=crash_at)
+    proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL
+    kill_tree(proc)
+    assert not (out / "manifest.json").exists()  # a reader never sees an unfinished run
+
+    timings = finish(sample_dir, out)
+    assert timings["chunks_processed"] == 0  # every chunk was done: only the writing is redone
+    assert_same_output(out, reference)
