@@ -7,10 +7,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.crawlmill-installed
 SAMPLE_OUT ?= out/sample
 
-.PHONY: install run test lint fmt clean help
+.PHONY: install run test bench lint fmt clean help
 help:
 	@echo "make run    set up and run the default pipeline on tests/data/sample -> $(SAMPLE_OUT)"
 	@echo "make test   set up and run the tests"
+	@echo "make bench  throughput figures (needs ../shared/data for the end-to-end run)"
 	@echo "make lint   ruff check + format check;  make fmt  ruff format + fix"
 	@echo "make clean  remove .venv and out/"
 
@@ -33,13 +34,18 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
+# Speed is measured here, never asserted in tests.
+bench: $(STAMP)
+	$(BIN)/python bench/loader_throughput.py
+	$(BIN)/python bench/run_realpages.py
+
 lint: $(STAMP)
-	$(BIN)/ruff check pipeline filters dedup mixers tests
-	$(BIN)/ruff format --check pipeline filters dedup mixers tests
+	$(BIN)/ruff check pipeline filters dedup mixers tests bench
+	$(BIN)/ruff format --check pipeline filters dedup mixers tests bench
 
 fmt: $(STAMP)
-	$(BIN)/ruff format pipeline filters dedup mixers tests
-	$(BIN)/ruff check --fix pipeline filters dedup mixers tests
+	$(BIN)/ruff format pipeline filters dedup mixers tests bench
+	$(BIN)/ruff check --fix pipeline filters dedup mixers tests bench
 
 clean:
 	rm -rf $(VENV) out

@@ -189,7 +189,9 @@ def extra_commands() -> list:
     """Commands that live beside the code they drive. Each module exposes
     `add_command(subparsers)`, which adds its parser and sets `func` (an explicit list,
     no plugin discovery)."""
-    return []
+    from pipeline import pack, train_tokenizer
+
+    return [pack.add_command, train_tokenizer.add_command]
 
 
 def main(argv: list[str] | None = None) -> int:
