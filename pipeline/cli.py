@@ -189,9 +189,10 @@ def extra_commands() -> list:
     """Commands that live beside the code they drive. Each module exposes
     `add_command(subparsers)`, which adds its parser and sets `func` (an explicit list,
     no plugin discovery)."""
+    from filters import train_quality
     from pipeline import pack, train_tokenizer
 
-    return [pack.add_command, train_tokenizer.add_command]
+    return [pack.add_command, train_tokenizer.add_command, train_quality.add_command]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -83,6 +83,139 @@ class LangIdConfig:
     max_chars: int = 4000
 
 
+# --- Quality filters (filters/, docs/FILTERS.md) -------------------------------------------
+# Each filter writes its scores to columns and drops with one reason per rule (first
+# failing rule wins, in the order: URL, Gopher repetition, Gopher quality, C4, FineWeb,
+# safety, classifier). Every default below is the paper's threshold.
+
+
+@dataclass(frozen=True)
+class UrlFilterConfig:
+    # Runs before extraction, so a blocked page is never extracted (extraction is ~35 ms
+    # per page; the lookup ~10 us). FineWeb (Penedo et al. 2024) blocks the UT1 adult list
+    # (4.5 M domains, shipped hashed in filters/data/) plus banned words and subwords in
+    # the URL; these are FineWeb's lists (datatrove's url_filter assets).
+    enabled: bool = True
+    # FineWeb: a URL with >= 2 "soft" banned words (ass, babes, escort ...) is blocked.
+    soft_banned_words_min: int = 2
+    # User lists: domains (a host matches a domain and every subdomain of it). Allowed
+    # domains pass every URL rule; blocked ones drop as url_user_blocked.
+    allow_domains: list[str] = field(default_factory=list)
+    block_domains: list[str] = field(default_factory=list)
+    # The same from files, one domain per line ("#" comments); "" for none.
+    allow_domains_file: str = ""
+    block_domains_file: str = ""
+
+
+@dataclass(frozen=True)
+class GopherRepetitionConfig:
+    # Rae et al. 2021 (Gopher), appendix A, table A1. Fractions of a document that may be
+    # repeated before it is dropped.
+    enabled: bool = True
+    max_dup_para_frac: float = 0.30  # duplicate paragraphs / paragraphs
+    max_dup_para_char_frac: float = 0.20  # characters in duplicate paragraphs / characters
+    max_dup_line_frac: float = 0.30  # duplicate lines / lines
+    max_dup_line_char_frac: float = 0.20  # characters in duplicate lines / characters
+    # Characters in the most frequent 2-, 3-, 4-gram / characters.
+    max_top_2gram_char_frac: float = 0.20
+    max_top_3gram_char_frac: float = 0.18
+    max_top_4gram_char_frac: float = 0.16
+    # Characters in repeated 5- ... 10-grams / characters.
+    max_dup_5gram_char_frac: float = 0.15
+    max_dup_6gram_char_frac: float = 0.14
+    max_dup_7gram_char_frac: float = 0.13
+    max_dup_8gram_char_frac: float = 0.12
+    max_dup_9gram_char_frac: float = 0.11
+    max_dup_10gram_char_frac: float = 0.10
+
+
+@dataclass(frozen=True)
+class GopherQualityConfig:
+    # Rae et al. 2021 (Gopher), section A.1.1 "quality filters". Words of scripts
+    # without spaces (zh, ja, th ...) are characters.
+    enabled: bool = True
+    min_words: int = 50  # Gopher: 50 to 100,000 words
+    max_words: int = 100_000
+    min_mean_word_length: float = 3.0  # Gopher: mean word length 3 to 10 characters
+    max_mean_word_length: float = 10.0  # (not applied to zh, ja, th ...: words are characters)
+    max_symbol_word_ratio: float = 0.1  # Gopher: "#" or ellipses per word <= 0.1
+    max_bullet_lines: float = 0.9  # Gopher: <= 90% of lines start with a bullet
+    max_ellipsis_lines: float = 0.3  # Gopher: <= 30% of lines end with an ellipsis
+    min_alpha_words: float = 0.8  # Gopher: >= 80% of words contain a letter
+    min_stop_words: int = 2  # Gopher: >= 2 of the, be, to, of, and, that, have, with
+
+
+@dataclass(frozen=True)
+class C4Config:
+    # Raffel et al. 2020 (C4), section 2.2. Line cleaning rewrites `text` (kept documents
+    # only); c4_lines_removed records how many lines went.
+    enabled: bool = True
+    # C4 keeps only lines ending in terminal punctuation. FineWeb (Penedo et al. 2024)
+    # turned this off (it removed ~30% of tokens) and uses its own line-punctuation ratio
+    # instead; so does this recipe. true = the C4 paper.
+    drop_lines_without_terminal_punct: bool = False
+    min_words_per_line: int = 3  # C4: drop lines with fewer than 3 words
+    max_word_length: int = 1000  # C4 code: drop lines with a word over 1,000 characters
+    remove_citations: bool = True  # C4 code: strip "[1]", "[edit]", "[citation needed]"
+    drop_javascript_lines: bool = True  # C4: drop lines mentioning "javascript"
+    drop_policy_lines: bool = True  # C4 code: drop cookie / terms-of-use / privacy lines
+    min_sentences: int = 5  # C4: drop pages with fewer than 5 sentences (after cleaning)
+    # Document rules (C4: drop pages with "lorem ipsum" or a curly bracket) are the
+    # reasons c4_lorem_ipsum and c4_curly_bracket; disable them with filters.disabled_rules.
+
+
+@dataclass(frozen=True)
+class FineWebConfig:
+    # Penedo et al. 2024 (FineWeb), section 3.5 "custom filters"; applied to the text
+    # after C4's line cleaning, as in FineWeb's pipeline.
+    enabled: bool = True
+    min_line_punct: float = 0.12  # FineWeb: >= 12% of lines end in terminal punctuation
+    max_short_lines: float = 0.67  # FineWeb: <= 67% of lines are short ...
+    short_line_chars: int = 30  # ... i.e. 30 characters or fewer
+    max_dup_line_chars: float = 0.01  # FineWeb: <= 1% of characters in duplicate lines
+    max_newline_words: float = 0.3  # FineWeb: newlines per word <= 0.3 (list-like pages)
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    # C4 (Raffel et al. 2020) drops any page with a word from the "bad words" list; that
+    # also removes medical and LGBTQ pages (Dodge et al. 2021), so this drops on a ratio:
+    # banned words and phrases (FineWeb's URL lists, filters/data/) per word.
+    enabled: bool = True
+    max_banned_word_ratio: float = 0.01
+    # Languages with a shipped list (only English); other languages get a null score.
+    languages: list[str] = field(default_factory=lambda: ["en"])
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    # fastText quality classifier (filters/classifier.py): quality_score = P(label).
+    enabled: bool = True
+    # "default": the English model shipped in filters/data/ (recipe: docs/FILTERS.md);
+    # else a path to a fastText model, e.g. one trained with `crawlmill train-quality`.
+    model: str = "default"
+    label: str = "hq"
+    # 0: score only. The shipped model is small and news-biased (docs/FILTERS.md gives the
+    # share of rule-passing pages each threshold would drop); raise it knowingly.
+    min_score: float = 0.0
+    # Languages the model was trained for; other languages get a null score.
+    languages: list[str] = field(default_factory=lambda: ["en"])
+    max_chars: int = 10000  # characters of each document given to the model
+
+
+@dataclass(frozen=True)
+class FiltersConfig:
+    # drop_reason values whose rule is switched off, e.g. [gopher_stop_words, c4_curly_bracket]
+    disabled_rules: list[str] = field(default_factory=list)
+    urls: UrlFilterConfig = field(default_factory=UrlFilterConfig)
+    gopher_repetition: GopherRepetitionConfig = field(default_factory=GopherRepetitionConfig)
+    gopher_quality: GopherQualityConfig = field(default_factory=GopherQualityConfig)
+    c4: C4Config = field(default_factory=C4Config)
+    fineweb: FineWebConfig = field(default_factory=FineWebConfig)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+
+
 @dataclass(frozen=True)
 class TokenizerConfig:
     # "qwen2.5": Qwen2.5's byte-level BPE (151,643 tokens + specials) from the
@@ -121,6 +254,7 @@ class Config:
     read: ReadConfig = field(default_factory=ReadConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     langid: LangIdConfig = field(default_factory=LangIdConfig)
+    filters: FiltersConfig = field(default_factory=FiltersConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
@@ -151,7 +285,88 @@ _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "engine.chunk_records": (lambda v: v > 0, "a positive integer"),
     "engine.batch_rows": (lambda v: v > 0, "a positive integer"),
     "langid.languages": (lambda v: v == "all" or len(v) > 0, '"all" or a non-empty list'),
+    # quality filters
+    "filters.gopher_repetition.max_dup_para_frac": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "filters.gopher_repetition.max_dup_para_char_frac": (
+        lambda v: 0 <= v <= 1,
+        "a number in [0, 1]",
+    ),
+    "filters.gopher_repetition.max_dup_line_frac": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "filters.gopher_repetition.max_dup_line_char_frac": (
+        lambda v: 0 <= v <= 1,
+        "a number in [0, 1]",
+    ),
+    "filters.gopher_repetition.max_top_2gram_char_frac": (
+        lambda v: 0 <= v <= 1,
+        "a number in [0, 1]",
+    ),
+    "filters.gopher_repetition.max_top_3gram_char_frac": (
+        lambda v: 0 <= v <= 1,
+        "a number in [0, 1]",
+    ),
+    "filters.gopher_repetition.max_top_4gram_char_frac": (
+        lambda v: 0 <= v <= 1,
+        "a number in [0, 1]",
+    ),
+    "filters.gopher_repetition.max_dup_5gram_char_frac": (
+        lambda v: 0 <= v <= 1,
+        "a number in [0, 1]",
+    ),
+    "filters.gopher_repetition.max_dup_6gram_char_frac": (
+        lambda v: 0 <= v <= 1,
+        "a number in [0, 1]",
+    ),
+    "filters.gopher_repetition.max_dup_7gram_char_frac": (
+        lambda v: 0 <= v <= 1,
+        "a number in [0, 1]",
+    ),
+    "filters.gopher_repetition.max_dup_8gram_char_frac": (
+        lambda v: 0 <= v <= 1,
+        "a number in [0, 1]",
+    ),
+    "filters.gopher_repetition.max_dup_9gram_char_frac": (
+        lambda v: 0 <= v <= 1,
+        "a number in [0, 1]",
+    ),
+    "filters.gopher_repetition.max_dup_10gram_char_frac": (
+        lambda v: 0 <= v <= 1,
+        "a number in [0, 1]",
+    ),
+    "filters.gopher_quality.max_symbol_word_ratio": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "filters.gopher_quality.max_bullet_lines": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "filters.gopher_quality.max_ellipsis_lines": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "filters.gopher_quality.min_alpha_words": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "filters.fineweb.min_line_punct": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "filters.fineweb.max_short_lines": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "filters.fineweb.max_dup_line_chars": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "filters.safety.max_banned_word_ratio": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "filters.classifier.min_score": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "filters.disabled_rules": (
+        lambda v: set(v) <= _filter_rule_reasons(),
+        "a list of filter drop reasons (docs/FILTERS.md lists them)",
+    ),
+    "filters.urls.soft_banned_words_min": (lambda v: v > 0, "a positive integer"),
+    "filters.gopher_quality.min_words": (lambda v: v >= 0, "an integer >= 0"),
+    "filters.gopher_quality.max_words": (lambda v: v > 0, "a positive integer"),
+    "filters.gopher_quality.min_mean_word_length": (lambda v: v >= 0, "a number >= 0"),
+    "filters.gopher_quality.max_mean_word_length": (lambda v: v > 0, "a positive number"),
+    "filters.gopher_quality.min_stop_words": (lambda v: v >= 0, "an integer >= 0"),
+    "filters.c4.min_words_per_line": (lambda v: v >= 0, "an integer >= 0"),
+    "filters.c4.max_word_length": (lambda v: v > 0, "a positive integer"),
+    "filters.c4.min_sentences": (lambda v: v >= 0, "an integer >= 0"),
+    "filters.fineweb.short_line_chars": (lambda v: v >= 0, "an integer >= 0"),
+    "filters.fineweb.max_newline_words": (lambda v: v >= 0, "a number >= 0"),
+    "filters.classifier.max_chars": (lambda v: v > 0, "a positive integer"),
+    "filters.classifier.label": (lambda v: len(v) > 0, "a non-empty label"),
 }
+
+
+def _filter_rule_reasons() -> set[str]:
+    """Every drop reason a quality filter rule can set (the names filters.disabled_rules
+    accepts)."""
+    from filters.rules import all_rule_reasons
+
+    return all_rule_reasons()
 
 
 def _describe(tp: Any) -> str:

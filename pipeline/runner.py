@@ -72,11 +72,24 @@ def crash_point(name: str) -> None:
 
 def build_stages(cfg: Config) -> list:
     """The streaming stages, in order. Each is a callable on a pyarrow.Table batch."""
+    from filters.classifier import QualityClassifierStage
     from filters.langid import LangIdStage
+    from filters.rules import TextFilterStage
+    from filters.urls import UrlFilterStage
     from pipeline.extract import ExtractStage
     from pipeline.tokenize import TokenizeStage
 
-    return [ExtractStage(cfg.extract), LangIdStage(cfg.langid), TokenizeStage(cfg.tokenizer)]
+    disabled = cfg.filters.disabled_rules
+    return [
+        # URL filter first: a blocked page is never extracted
+        UrlFilterStage(cfg.filters.urls, disabled),
+        ExtractStage(cfg.extract),
+        LangIdStage(cfg.langid),
+        # rule filters (stats once per document), then the classifier on the cleaned text
+        TextFilterStage(cfg.filters),
+        QualityClassifierStage(cfg.filters.classifier, disabled),
+        TokenizeStage(cfg.tokenizer),
+    ]
 
 
 def check_models(cfg: Config) -> dict:
@@ -93,6 +106,17 @@ def check_models(cfg: Config) -> dict:
         LangIdStage(cfg.langid)
     except (FileNotFoundError, ValueError) as exc:
         raise config_error("langid.model", exc) from None
+    from filters.classifier import QualityClassifierStage
+    from filters.urls import UrlFilterStage
+
+    try:
+        UrlFilterStage(cfg.filters.urls, cfg.filters.disabled_rules)
+    except FileNotFoundError as exc:
+        raise config_error("filters.urls", exc) from None
+    try:
+        QualityClassifierStage(cfg.filters.classifier, cfg.filters.disabled_rules)
+    except (FileNotFoundError, ValueError) as exc:
+        raise config_error("filters.classifier", exc) from None
     try:
         tokenizer = load_tokenizer(cfg.tokenizer)
     except (FileNotFoundError, ValueError, KeyError) as exc:
@@ -173,10 +197,13 @@ def init_ray(ray_address: str | None, num_cpus: int | None) -> int:
         if address:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
         else:
-            # Embedded local Ray. Token auth (on by default in Ray 2.60) guards a cluster
-            # that other users can reach; a private local instance does not need it.
+            # Embedded local Ray: always a new private instance ("local"), never a cluster
+            # that happens to run on this machine (plain ray.init() would join the last one
+            # `ray start` launched). Token auth (on by default in Ray 2.60) guards clusters
+            # other users can reach; a private local instance does not need it.
             os.environ.setdefault("RAY_AUTH_MODE", "disabled")
             ray.init(
+                address="local",
                 num_cpus=num_cpus,
                 include_dashboard=False,
                 log_to_driver=False,
@@ -391,12 +418,15 @@ def write_outputs(
     for chunk in chunks:
         by_file.setdefault(chunk.file_index, []).append(chunk)
 
+    rows_per_file: Counter = Counter()
     for file_index in sorted(by_file):
         rejected_parts = []
         for chunk in sorted(by_file[file_index], key=lambda c: c.chunk_index):
             docs = pq.read_table(parts_dir / part_name(chunk))
             records += docs.num_rows
-            by_record_type.update(docs[S.RECORD_TYPE].to_pylist())
+            rows_per_file[file_index] += docs.num_rows
+            # bytes that never parsed as a record (garbage between records) have no type
+            by_record_type.update(t or "unparsed" for t in docs[S.RECORD_TYPE].to_pylist())
             kept_mask = pc.is_null(docs[S.DROP_REASON])
             kept = docs.filter(kept_mask)
             writer.add(kept)
@@ -442,10 +472,7 @@ def write_outputs(
         "rejected_by_reason": dict(sorted(by_reason.items())),
         "rejected_by_stage": dict(sorted(by_stage_reason.items())),
         "records_by_type": dict(sorted(by_record_type.items())),
-        "inputs": [
-            {"source": files[i], "records": sum(c.n_records for c in by_file.get(i, []))}
-            for i in range(len(files))
-        ],
+        "inputs": [{"source": files[i], "records": rows_per_file[i]} for i in range(len(files))],
     }
     (out / STATS_FILE).write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
 

@@ -36,6 +36,34 @@ LANG_SCORE = "lang_score"  # its probability
 N_TOKENS = "n_tokens"  # token count including the appended EOS
 TOKENS = "tokens"  # token ids, uint32
 
+# --- Quality filters (filters/): one column per score, null where not computed --------------
+# Written for every row alive when the filter stage starts; null for rows dropped earlier
+# and for rules that do not apply to the document's language (docs/FILTERS.md).
+URL_MATCH = "url_match"  # what blocked the URL, e.g. "ut1_adult:example.com", "banned_word:xxx"
+GOPHER_WORDS = "gopher_words"  # words (no-space scripts: characters) that are not only symbols
+GOPHER_MEAN_WORD_LENGTH = "gopher_mean_word_length"  # characters per such word
+GOPHER_SYMBOL_WORD_RATIO = "gopher_symbol_word_ratio"  # max(#, ellipses) per token
+GOPHER_BULLET_LINES = "gopher_bullet_lines"  # fraction of lines starting with a bullet
+GOPHER_ELLIPSIS_LINES = "gopher_ellipsis_lines"  # fraction of lines ending with an ellipsis
+GOPHER_ALPHA_WORDS = "gopher_alpha_words"  # fraction of tokens with a letter
+GOPHER_STOP_WORDS = "gopher_stop_words"  # distinct stop words of the document's language
+GOPHER_DUP_PARA_FRAC = "gopher_dup_para_frac"  # duplicate paragraphs / paragraphs
+GOPHER_DUP_PARA_CHAR_FRAC = "gopher_dup_para_char_frac"  # their characters / characters
+GOPHER_DUP_LINE_FRAC = "gopher_dup_line_frac"  # duplicate lines / lines
+GOPHER_DUP_LINE_CHAR_FRAC = "gopher_dup_line_char_frac"  # their characters / characters
+GOPHER_TOP_NGRAM_CHAR_FRAC = {n: f"gopher_top_{n}gram_char_frac" for n in (2, 3, 4)}
+GOPHER_DUP_NGRAM_CHAR_FRAC = {n: f"gopher_dup_{n}gram_char_frac" for n in range(5, 11)}
+C4_LINES_REMOVED = "c4_lines_removed"  # lines C4's line cleaning removed from `text`
+C4_SENTENCES = "c4_sentences"  # sentences in the kept lines
+C4_LOREM_IPSUM = "c4_lorem_ipsum"  # a kept line contains "lorem ipsum"
+C4_CURLY_BRACKET = "c4_curly_bracket"  # a kept line contains "{"
+FINEWEB_LINE_PUNCT = "fineweb_line_punct"  # fraction of lines ending in terminal punctuation
+FINEWEB_SHORT_LINES = "fineweb_short_lines"  # fraction of lines of <= 30 characters
+FINEWEB_DUP_LINE_CHARS = "fineweb_dup_line_chars"  # duplicate-line characters / characters
+FINEWEB_NEWLINE_WORDS = "fineweb_newline_words"  # newlines per token
+BANNED_WORD_RATIO = "banned_word_ratio"  # banned words and phrases per word (safety)
+QUALITY_SCORE = "quality_score"  # fastText quality classifier: probability of the good label
+
 # --- Fate of the row ---------------------------------------------------------------------
 DROP_REASON = "drop_reason"  # null while the row is alive; first reason wins
 DROP_STAGE = "drop_stage"  # name of the stage that set drop_reason
@@ -59,6 +87,71 @@ class Reason:
     # language ID
     LANG_NOT_WANTED = "lang_not_wanted"  # language not in langid.languages
     LANG_LOW_SCORE = "lang_low_score"  # lang_score below langid.min_score
+    # URL filter (before extraction: a blocked page is never extracted)
+    URL_ADULT_DOMAIN = "url_adult_domain"  # host or a parent domain on the UT1 adult list
+    URL_ADULT_URL = "url_adult_url"  # the URL (host + path) on the UT1 adult URL list
+    URL_USER_BLOCKED = "url_user_blocked"  # host or a parent domain on the user's block list
+    URL_BANNED_WORD = "url_banned_word"  # a banned word among the URL's words
+    URL_SOFT_BANNED_WORDS = "url_soft_banned_words"  # >= N "soft" banned words in the URL
+    URL_BANNED_SUBWORD = "url_banned_subword"  # a banned subword inside the normalised URL
+    # Gopher repetition (Rae et al. 2021, table A1)
+    GOPHER_DUP_PARA_FRAC = "gopher_dup_para_frac"
+    GOPHER_DUP_PARA_CHAR_FRAC = "gopher_dup_para_char_frac"
+    GOPHER_DUP_LINE_FRAC = "gopher_dup_line_frac"
+    GOPHER_DUP_LINE_CHAR_FRAC = "gopher_dup_line_char_frac"
+    GOPHER_TOP_NGRAM = {n: f"gopher_top_{n}gram" for n in (2, 3, 4)}
+    GOPHER_DUP_NGRAM = {n: f"gopher_dup_{n}gram" for n in range(5, 11)}
+    # Gopher quality (Rae et al. 2021)
+    GOPHER_TOO_FEW_WORDS = "gopher_too_few_words"
+    GOPHER_TOO_MANY_WORDS = "gopher_too_many_words"
+    GOPHER_MEAN_WORD_LENGTH = "gopher_mean_word_length"
+    GOPHER_SYMBOL_RATIO = "gopher_symbol_ratio"
+    GOPHER_BULLET_LINES = "gopher_bullet_lines"
+    GOPHER_ELLIPSIS_LINES = "gopher_ellipsis_lines"
+    GOPHER_ALPHA_WORDS = "gopher_alpha_words"
+    GOPHER_STOP_WORDS = "gopher_stop_words"
+    # C4 (Raffel et al. 2020)
+    C4_LOREM_IPSUM = "c4_lorem_ipsum"
+    C4_CURLY_BRACKET = "c4_curly_bracket"
+    C4_TOO_FEW_SENTENCES = "c4_too_few_sentences"
+    C4_EMPTY = "c4_empty"  # line cleaning removed every line
+    # FineWeb (Penedo et al. 2024)
+    FINEWEB_LINE_PUNCT = "fineweb_line_punct"
+    FINEWEB_SHORT_LINES = "fineweb_short_lines"
+    FINEWEB_DUP_LINE_CHARS = "fineweb_dup_line_chars"
+    FINEWEB_NEWLINE_WORDS = "fineweb_newline_words"
+    # content safety and the quality classifier
+    SAFETY_BANNED_WORDS = "safety_banned_words"
+    QUALITY_LOW_SCORE = "quality_low_score"
+
+
+# Score columns of the quality filters, in DOC_SCHEMA and REJECTED_SCHEMA order.
+FILTER_SCORE_FIELDS = [
+    (URL_MATCH, pa.string()),
+    (GOPHER_DUP_PARA_FRAC, pa.float32()),
+    (GOPHER_DUP_PARA_CHAR_FRAC, pa.float32()),
+    (GOPHER_DUP_LINE_FRAC, pa.float32()),
+    (GOPHER_DUP_LINE_CHAR_FRAC, pa.float32()),
+    *[(name, pa.float32()) for name in GOPHER_TOP_NGRAM_CHAR_FRAC.values()],
+    *[(name, pa.float32()) for name in GOPHER_DUP_NGRAM_CHAR_FRAC.values()],
+    (GOPHER_WORDS, pa.int32()),
+    (GOPHER_MEAN_WORD_LENGTH, pa.float32()),
+    (GOPHER_SYMBOL_WORD_RATIO, pa.float32()),
+    (GOPHER_BULLET_LINES, pa.float32()),
+    (GOPHER_ELLIPSIS_LINES, pa.float32()),
+    (GOPHER_ALPHA_WORDS, pa.float32()),
+    (GOPHER_STOP_WORDS, pa.int32()),
+    (C4_LINES_REMOVED, pa.int32()),
+    (C4_SENTENCES, pa.int32()),
+    (C4_LOREM_IPSUM, pa.bool_()),
+    (C4_CURLY_BRACKET, pa.bool_()),
+    (FINEWEB_LINE_PUNCT, pa.float32()),
+    (FINEWEB_SHORT_LINES, pa.float32()),
+    (FINEWEB_DUP_LINE_CHARS, pa.float32()),
+    (FINEWEB_NEWLINE_WORDS, pa.float32()),
+    (BANNED_WORD_RATIO, pa.float32()),
+    (QUALITY_SCORE, pa.float32()),
+]
 
 
 # Schema of what the reader emits: one row per WARC record.
@@ -95,6 +188,7 @@ DOC_SCHEMA = pa.schema(
         (LANG_SCORE, pa.float32()),
         (N_TOKENS, pa.int32()),
         (TOKENS, pa.list_(pa.uint32())),
+        *FILTER_SCORE_FIELDS,
         (DROP_REASON, pa.string()),
         (DROP_STAGE, pa.string()),
     ]
@@ -134,5 +228,6 @@ REJECTED_SCHEMA = pa.schema(
         (DROP_STAGE, pa.string()),
         (DROP_REASON, pa.string()),
         (TEXT, pa.large_string()),
+        *FILTER_SCORE_FIELDS,
     ]
 )

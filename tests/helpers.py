@@ -19,3 +19,12 @@ def doc_batch(texts: list[str | None], drop_reasons: list[str | None] | None = N
             S.DROP_STAGE: pa.array([r and "earlier" for r in drop_reasons], pa.string()),
         }
     )
+
+
+# --set overrides that switch off the text-quality rules (the URL filter stays on). For tests
+# whose subject is not filtering and that want every real document of the sample (~300,
+# against ~60 that pass the rules).
+QUALITY_RULES_OFF = [
+    f"filters.{name}.enabled=false"
+    for name in ("gopher_repetition", "gopher_quality", "c4", "fineweb", "safety")
+]

@@ -25,13 +25,16 @@ from pipeline.pack import (
 )
 from pipeline.runner import run
 from pipeline.shards import ShardReader, file_sha256, read_manifest
+from tests.helpers import QUALITY_RULES_OFF
 from tests.synthetic_runs import EOS, write_run
 
 
 @pytest.fixture(scope="module")
 def sample_run(ray_local, sample_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("pack-run") / "run"
-    run(load_config(None, []), [str(sample_dir)], out, num_cpus=2, log=lambda *a: None)
+    # every real document of the sample: packing, not filtering, is under test here
+    cfg = load_config(None, QUALITY_RULES_OFF)
+    run(cfg, [str(sample_dir)], out, num_cpus=2, log=lambda *a: None)
     return out
 
 

@@ -19,7 +19,7 @@ import pytest
 from pipeline.config import load_config
 from pipeline.runner import WORK_DIR, run
 
-SETTINGS = ["engine.chunk_records=16", "output.shard_tokens=50000"]  # many chunks, many shards
+SETTINGS = ["engine.chunk_records=16", "output.shard_tokens=20000"]  # many chunks, many shards
 
 
 def crawlmill_run(sample_dir: Path, out: Path, crash_at: str | None = None) -> subprocess.Popen:

@@ -55,8 +55,9 @@ def test_every_record_is_kept_or_rejected(sample_run, sample_dir):
 
     assert manifest["totals"]["records"] == records == summary.records
     assert manifest["totals"]["docs"] + manifest["totals"]["rejected"] == records
-    # 359 of the 421 records are documents (318 WET + 41 HTML); most are kept
-    assert len(kept_ids) == manifest["totals"]["docs"] >= 250
+    # 359 of the 421 records are documents (318 WET + 41 HTML); the quality rules keep
+    # ~60 (WET text is whole pages, menus and all; the zh pages are mostly spam)
+    assert len(kept_ids) == manifest["totals"]["docs"] >= 50
     assert rejected.num_rows == manifest["totals"]["rejected"]
     # no record appears twice, and none is lost
     all_ids = kept_ids + rejected[S.ID].to_pylist()
@@ -217,7 +218,7 @@ def test_globs_and_fsspec_uris_reach_the_same_documents(sample_run, sample_dir, 
     }
     got = {row[S.ID]: tokens for row, tokens in read_all_shards(other)}
     assert got == expected
-    assert summary.docs == len(expected) > 200
+    assert summary.docs == len(expected) > 40
 
 
 def test_output_of_another_run_is_never_mixed(sample_run, sample_dir, tmp_path):

@@ -1,0 +1,207 @@
+"""Per-document text statistics, computed once and read by every rule filter.
+
+datatrove runs its word tokenizer (spaCy) again inside each filter: Gopher quality,
+Gopher repetition and FineWeb each re-split the same text, and together they cost as much
+CPU as HTML extraction. Here one pass builds a `DocStats` per document (lines, tokens per
+line, token ids, lengths, per-token classes) and the Gopher, C4, FineWeb and safety rules
+only read it. Line cleaning (C4) keeps the per-line tokens, so FineWeb's rules on the
+cleaned text need no second tokenization either.
+
+Tokens follow spaCy's English tokenizer closely enough for the rules' thresholds (see
+docs/FILTERS.md for the measured agreement with datatrove): words keep inner `.,:/&'`
+("U.S.", "3.5", "1,000", "9/11"), English clitics are split ("do" + "n't", "it" + "'s"),
+every other symbol is one token per character except "..." and "--", URLs stay whole.
+
+Language-aware: scripts written without spaces between words (Chinese, Japanese kana,
+Thai, Lao, Khmer, Myanmar, Tibetan) give one token per character, whatever the document's
+`lang` label, so a Chinese page has ~1 token per character instead of ~1 per sentence.
+`NO_SPACE_LANGS` are the languages whose word-length rule is skipped and whose n-gram
+lengths carry no separator. Stop words: a small list per language, written for this
+project (the most frequent function words of each language; Gopher's eight for English);
+languages without a list skip the stop-word rule.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Unicode sentence terminals (the Sentence_Terminal property), as listed by datatrove
+# (`datatrove/utils/text.py`, Apache-2.0): FineWeb's line-punctuation rule uses this set.
+TERMINAL_PUNCTUATION = (
+    "!.?։؝؞؟۔܀܁܂߹࠷࠹࠽࠾।॥၊။።፧፨᙮᜵᜶។៕៖៙៚᠃᠉᥄᥅᪨᪩᪪᪫᭚᭛᭞᭟᭽᭾᰻᰼᱾᱿‼‽⁇⁈⁉⸮⸼⹓⹔。꓿꘎꘏꛳꛷꡶꡷꣎꣏꤯꧈꧉꩝꩞꩟꫰꫱꯫﹒﹖﹗！．？｡"
+    "𐩖𐩗𐽕𐽖𐽗𐽘𐽙𐾆𐾇𐾈𐾉𑁇𑁈𑂾𑂿𑃀𑃁𑅁𑅂𑅃𑇅𑇆𑇍𑇞𑇟𑈸𑈹𑈻𑈼𑊩𑑋𑑌𑗂𑗃𑗉𑗊𑗋𑗌𑗍𑗎𑗏𑗐𑗑𑗒𑗓𑗔𑗕𑗖𑗗𑙁𑙂𑜼𑜽𑜾𑥄𑥆𑩂𑩃𑪛𑪜𑱁𑱂𑻷𑻸\U00011f43\U00011f44𖩮𖩯𖫵𖬷𖬸𖭄𖺘𛲟𝪈"
+)
+TERMINAL_PUNCTUATION_TUPLE = tuple(TERMINAL_PUNCTUATION)
+
+# Characters that make a token a "symbol" (Gopher: words are tokens with anything else),
+# as listed by datatrove (`PUNCTUATION`, Apache-2.0), plus the terminal punctuation above.
+_PUNCTUATION = (
+    "".join(map(chr, [*range(0, 9), *range(11, 32), *range(127, 160)]))
+    + "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~«´»–—’“”„…∶━►、。〈〉《》「」【】！％（），．１：；？～"
+)
+_DELETE_PUNCTUATION = {ord(c): None for c in _PUNCTUATION + TERMINAL_PUNCTUATION}
+
+# Scripts written without spaces between words: one token per character.
+_NO_SPACE_CHARS = (
+    "\u0e00-\u0e7f"  # Thai
+    "\u0e80-\u0eff"  # Lao
+    "\u0f00-\u0fff"  # Tibetan
+    "\u1000-\u109f"  # Myanmar
+    "\u1780-\u17ff"  # Khmer
+    "\u3040-\u30ff"  # Hiragana, Katakana
+    "\u3400-\u4dbf"  # CJK Extension A
+    "\u4e00-\u9fff"  # CJK Unified Ideographs
+    "\uf900-\ufaff"  # CJK Compatibility Ideographs
+    "\uff66-\uff9f"  # half-width Katakana
+    "\U00020000-\U0003134f"  # CJK Extensions B-G
+)
+# Languages (lid.176 labels) written without spaces: the mean-word-length rule is
+# skipped and n-grams are measured without separators.
+NO_SPACE_LANGS = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo", "dz", "wuu", "yue"})
+
+# Combining marks belong to the word they sit on (Devanagari and other Indic vowel signs,
+# Arabic and Hebrew points, Latin diacritics written apart): `\w` leaves them out.
+_COMBINING_MARKS = (
+    "\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670"
+    "\u06d6-\u06ed\u0900-\u0dff\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+)
+_WORD_CHAR = rf"(?:[^\W{_NO_SPACE_CHARS}]|[{_COMBINING_MARKS}])"
+# Abbreviations spaCy keeps with their period: letter-dot sequences ("U.S.", "p.m.", "A.")
+# and a list of its English exceptions.
+_ABBREVIATIONS = (
+    "Mr|Mrs|Ms|Dr|St|Jr|Sr|Inc|Corp|Co|Ltd|Bros|vs|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|"
+    "Nov|Dec|Rep|Sen|Gov|Gen|Prof|Rev|Capt|Col|Lt|Sgt|Adm|Mt|Ft|Calif|Mass|Conn|Fla|Ill|Mich|"
+    "Minn|Tenn|Wash|Ariz|Colo|Ga|Ky|La|Md|Mo|Pa|Va|Wis"
+)
+# What may join two runs of word characters into one token (spaCy's infix rules split the
+# rest): ' & @ * ; | ^ ~ \ +; a period unless between a lowercase and an uppercase letter;
+# a comma unless between letters; a hyphen before a digit (J-1, not 2020-2021); / : < > =
+# unless before a letter (9/11, 10:30).
+_JOIN = (
+    r"(?:['’&@*;|^~\\+]|\.(?![A-Z])|(?<![a-z])\.|,(?![^\W\d_])|(?<![^\W\d_]),"
+    r"|(?<!\d)-(?=\d)|[/:<>=](?![^\W\d_]))"
+)
+_GLUE = r"[-|\\¶^~@]"  # symbols spaCy leaves attached at the start of a token ("-A", "@user")
+_TOKEN = re.compile(
+    r"(?:https?://|www\.)[^\s<>\"]+"  # URLs stay whole (spaCy: like_url)
+    rf"|[{_NO_SPACE_CHARS}]"  # one character of a script without spaces
+    rf"|(?:(?:[^\W\d_]\.)+|(?:{_ABBREVIATIONS})\.)(?!\w)"  # U.S. p.m. A. Nov. Inc.
+    rf"|(?:(?<!\S){_GLUE}+)?{_WORD_CHAR}+(?:{_JOIN}+{_WORD_CHAR}+)*\+*"  # a word: 3.5 9/11 C++
+    rf"|\.{{2,}}|-{{2,}}|'{{2,}}|{_GLUE}+"  # "...", "--", "''", "\|" are one token each
+    r"|[^\w\s]"  # any other symbol: one token per character
+)
+_CLITIC = re.compile(r"^(.+?)(n['’]t|['’](?:s|m|d|ll|re|ve))$", re.IGNORECASE)
+_ALPHA = re.compile(r"[^\W\d_]")
+
+# Stop words per language. Gopher (Rae et al. 2021): a document must contain at least
+# two of "the, be, to, of, and, that, have, with". For other languages: the most frequent
+# function words, written for this project. zh and ja are single characters (tokens are
+# characters there); th has no list (its words are several characters long) and skips
+# the rule, as does every language not listed here.
+STOP_WORDS: dict[str, frozenset[str]] = {
+    lang: frozenset(words.split())
+    for lang, words in {
+        "en": "the be to of and that have with",
+        "de": "der die und in den von zu das mit sich des auf für ist im nicht",
+        "fr": "de la le et les des en du un une est que pour dans qui",
+        "es": "de la que el en y los del se las por un para con una",
+        "pt": "de a o que e do da em um para com não uma os no",
+        "it": "di e il la che per un in del è non una sono le",
+        "nl": "de en van het een in is dat op te zijn met voor",
+        "sv": "och i att det som en på är av för med till",
+        "da": "og i at det en til er som på de med for af",
+        "no": "og i det på som er en til å av for med har",
+        "pl": "i w nie na się z do że to jest jak o po",
+        "cs": "a v se na je že s z do to jako ve",
+        "ru": "и в не на что я с он как это по но из к",
+        "uk": "і в на не що з до та як це",
+        "tr": "ve bir bu da de için ile çok ne daha olarak",
+        "id": "yang dan di dengan untuk ini itu dari dalam tidak",
+        "vi": "của và là có được các cho trong những một người",
+        "ar": "في من على أن إلى التي عن هذا ما مع",
+        "fa": "و در به از که این را با است برای",
+        "hi": "के है में की और को से का एक पर",
+        "ko": "수 및 등 그 이 것 더 또한 그리고 있는 있다 하는 한 할 있습니다",
+        "zh": "的 了 是 在 和 有 我 不 这 也 就 都 人 他 们 中 一 上 为 个 地 到 说 要 与 以",
+        "ja": "の に は を が で と た て し も な い か",
+    }.items()
+}
+
+
+def tokenize(line: str) -> list[str]:
+    """Tokens of one line (tokens never span lines, so a text's tokens are its lines')."""
+    tokens = _TOKEN.findall(line)
+    if "'" in line or "’" in line or "annot" in line:
+        tokens = _split_clitics(tokens)
+    return tokens
+
+
+def _split_clitics(tokens: list[str]) -> list[str]:
+    out = []
+    for token in tokens:
+        match = _CLITIC.match(token) if ("'" in token or "’" in token) else None
+        if match and not token.startswith("http"):
+            out.extend(match.groups())
+        elif token.lower() == "cannot":
+            out.extend((token[:3], token[3:]))
+        else:
+            out.append(token)
+    return out
+
+
+@dataclass
+class DocStats:
+    """Everything the rules read about one document. Built by `compute_stats` only."""
+
+    text: str
+    lang: str | None
+    no_space: bool  # the language is written without spaces (NO_SPACE_LANGS)
+    lines: list[str]  # text.split("\n")
+    line_tokens: list[list[str]]  # tokens of each line
+    tokens: list[str]  # all tokens, in order
+    token_ids: np.ndarray  # int64 id of each token (same token, same id)
+    token_lengths: np.ndarray  # int64 characters of each token
+    vocab_is_word: np.ndarray  # per id: the token has a character that is not punctuation
+    vocab_has_alpha: np.ndarray  # per id: the token has a letter
+    vocab: list[str] = field(repr=False, default_factory=list)  # id -> token
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.tokens)
+
+
+def compute_stats(text: str, lang: str | None = None) -> DocStats:
+    """One pass over the text: lines, tokens, token ids and per-token classes."""
+    lines = text.split("\n")
+    line_tokens = [tokenize(line) for line in lines]
+    tokens = [token for tokens in line_tokens for token in tokens]
+    index = {token: i for i, token in enumerate(dict.fromkeys(tokens))}
+    vocab = list(index)
+    token_ids = np.fromiter(map(index.__getitem__, tokens), np.int64, len(tokens))
+    token_lengths = np.fromiter(map(len, tokens), np.int64, len(tokens))
+    vocab_is_word = np.fromiter(
+        (bool(token.translate(_DELETE_PUNCTUATION)) for token in vocab), bool, len(vocab)
+    )
+    vocab_has_alpha = np.fromiter(
+        (_ALPHA.search(token) is not None for token in vocab), bool, len(vocab)
+    )
+    return DocStats(
+        text=text,
+        lang=lang,
+        no_space=lang in NO_SPACE_LANGS,
+        lines=lines,
+        line_tokens=line_tokens,
+        tokens=tokens,
+        token_ids=token_ids,
+        token_lengths=token_lengths,
+        vocab_is_word=vocab_is_word,
+        vocab_has_alpha=vocab_has_alpha,
+        vocab=vocab,
+    )
+
+
+def ends_with_terminal_punctuation(line: str) -> bool:
+    return line.endswith(TERMINAL_PUNCTUATION_TUPLE)
