@@ -43,6 +43,10 @@ train-quality: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/loader_throughput.py
 	$(BIN)/python bench/run_realpages.py
+	$(BIN)/python bench/dedup_scale.py signatures
+	$(BIN)/python bench/dedup_scale.py global --rows 1000000 --partitions 4,16
+	$(BIN)/python bench/dedup_quality.py --families 600 --seed 0
+	$(BIN)/python bench/dedup_clough.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline filters dedup mixers tests bench

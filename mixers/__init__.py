@@ -1,1 +1,1 @@
-"""Domain labelling and rebalancing to target token shares (the domains issue fills this package)."""
+"""Domain labelling and rebalancing to target token shares (filled by the domains issue)."""

@@ -216,6 +216,51 @@ class FiltersConfig:
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
 
 
+# --- Dedup (dedup/, docs/DEDUP.md) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NearDedupConfig:
+    # MinHash/LSH fuzzy dedup (dedup/minhash.py, dedup/lsh.py).
+    enabled: bool = True
+    num_perm: int = 128  # signature length (datasketch's default)
+    ngram: int = 5  # word n-grams (Gopher, FineWeb: 5)
+    # Character n-grams for languages written without spaces (zh, ja, th ...): a Chinese
+    # character carries about as much as a short word; 5 characters ~ 3 words.
+    char_ngram: int = 5
+    char_ngram_languages: list[str] = field(
+        default_factory=lambda: ["bo", "ja", "km", "ko", "lo", "my", "th", "wuu", "yue", "zh"]
+    )
+    threshold: float = 0.8  # Jaccard similarity at which two documents are duplicates
+    # LSH bands x rows; 0 and 0 = derived from threshold and the weights below with
+    # datasketch's optimal-parameter maths (0.8, weights 0.1/0.9, 128 perm -> 14 x 9).
+    bands: int = 0
+    rows: int = 0
+    # Weights of the false positive / false negative areas in that optimisation. Verified
+    # candidates make false positives cheap, so a missed duplicate weighs more.
+    false_positive_weight: float = 0.1
+    false_negative_weight: float = 0.9
+    # Keep a candidate pair only if its estimated Jaccard (share of equal signature
+    # values) is >= threshold: stops LSH's false positives from chaining clusters.
+    verify: bool = True
+    seed: int = 1  # permutation seed; 1 = datasketch's default, so signatures equal its own
+
+
+# Survivor criteria of dedup.survivor, in the order given: the first that differs decides.
+SURVIVOR_CRITERIA = ("quality", "length", "id", "first")
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    enabled: bool = True
+    exact: bool = True  # exact pass: hash of the normalised text, before the near pass
+    near: NearDedupConfig = field(default_factory=NearDedupConfig)
+    # Which member of a duplicate cluster is kept: quality = highest quality_score (rows
+    # without one last), length = most characters, id = smallest WARC-Record-ID,
+    # first = earliest in input order. Input order always breaks the last tie.
+    survivor: list[str] = field(default_factory=lambda: ["quality", "length", "id"])
+
+
 @dataclass(frozen=True)
 class TokenizerConfig:
     # "qwen2.5": Qwen2.5's byte-level BPE (151,643 tokens + specials) from the
@@ -246,6 +291,9 @@ class EngineConfig:
     chunk_records: int = 200
     # Documents per batch inside a worker (extraction -> language ID -> tokenization).
     batch_rows: int = 64
+    # Hash partitions of the global dedup step (more: less memory per task, more tasks);
+    # 0 = enough that one holds ~2 M LSH band records (~300 MB), at least one per worker.
+    dedup_partitions: int = 0
 
 
 @dataclass(frozen=True)
@@ -255,6 +303,7 @@ class Config:
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     langid: LangIdConfig = field(default_factory=LangIdConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
@@ -358,6 +407,21 @@ _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "filters.fineweb.max_newline_words": (lambda v: v >= 0, "a number >= 0"),
     "filters.classifier.max_chars": (lambda v: v > 0, "a positive integer"),
     "filters.classifier.label": (lambda v: len(v) > 0, "a non-empty label"),
+    # dedup
+    "dedup.near.num_perm": (lambda v: 2 <= v <= 1024, "an integer in [2, 1024]"),
+    "dedup.near.ngram": (lambda v: v > 0, "a positive integer"),
+    "dedup.near.char_ngram": (lambda v: v > 0, "a positive integer"),
+    "dedup.near.threshold": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "dedup.near.bands": (lambda v: v >= 0, "an integer >= 0 (0: derived)"),
+    "dedup.near.rows": (lambda v: v >= 0, "an integer >= 0 (0: derived)"),
+    "dedup.near.false_positive_weight": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "dedup.near.false_negative_weight": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "dedup.near.seed": (lambda v: 0 <= v < 2**32, "an integer in [0, 2**32)"),
+    "dedup.survivor": (
+        lambda v: len(v) > 0 and set(v) <= set(SURVIVOR_CRITERIA),
+        "a non-empty list of quality, length, id, first",
+    ),
+    "engine.dedup_partitions": (lambda v: v >= 0, "an integer >= 0 (0: automatic)"),
 }
 
 

@@ -5,7 +5,12 @@ slower than every other stage), and it is where bad input bites: pathological HT
 make trafilatura run for minutes (trafilatura #704) and deeply nested markup can crash
 lxml outright. So the extractor runs in a child process that the stage owns:
 
-- the stage sends one page at a time and waits at most `extract.timeout_seconds`;
+- the stage sends one page at a time and lets the child spend at most
+  `extract.timeout_seconds` of *CPU time* on it (read from /proc). CPU time, not wall
+  time: on a loaded machine (2 cores, a dozen Ray workers) a 1 s page can take 5 s of
+  wall time, and a wall-clock limit then rejects different pages on different runs,
+  which breaks determinism. A wall-clock backstop of WALL_BACKSTOP x the limit still
+  catches a child that hangs without using CPU;
 - on a timeout the child is killed (SIGKILL: works even inside C code, unlike SIGALRM,
   which Ray's worker threads cannot use anyway) and a fresh child is started lazily;
 - if the child dies (segfault, out of memory) the page becomes `extract_error`.
@@ -21,6 +26,7 @@ an `undecodable` reject.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -35,6 +41,7 @@ from pipeline.decode import decode_html, decode_text
 from pipeline.stage import alive_mask, mark_dropped, set_column
 
 STAGE = "extract"
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 # --- The extractors (run inside the child process) --------------------------------------
@@ -108,6 +115,10 @@ class TimedExtractor:
 
     # Starting a child imports trafilatura/lxml (~1-2 s); allow for a slow, loaded machine.
     START_TIMEOUT_SECONDS = 120.0
+    # A child blocked without burning CPU (it should never be) is killed after this many
+    # times the CPU limit of wall time: 60 s with the default 2 s.
+    WALL_BACKSTOP = 30.0
+    POLL_SECONDS = 0.05
 
     def __init__(self, cfg: ExtractConfig):
         self.cfg = cfg
@@ -143,6 +154,29 @@ class TimedExtractor:
             self._conn.close()
         self._process, self._conn = None, None
 
+    def _cpu_seconds(self) -> float | None:
+        """The child's user + system CPU time from /proc, or None where there is no /proc."""
+        try:
+            with open(f"/proc/{self._process.pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime
+
+    def _wait_answer(self) -> bool:
+        """Wait for the child's next answer; False once it used more than its budget."""
+        limit = self.cfg.timeout_seconds
+        start_cpu, start_wall = self._cpu_seconds(), time.monotonic()
+        while not self._conn.poll(self.POLL_SECONDS):
+            wall = time.monotonic() - start_wall
+            cpu = self._cpu_seconds()
+            if start_cpu is None or cpu is None:  # no /proc: fall back to wall time
+                if wall > limit:
+                    return False
+            elif cpu - start_cpu > limit or wall > limit * self.WALL_BACKSTOP:
+                return False
+        return True
+
     def extract(self, html: str) -> tuple[str | None, str | None]:
         """Return (text, None) or (None, drop_reason)."""
         return self.extract_many([html])[0]
@@ -152,10 +186,10 @@ class TimedExtractor:
 
         The pages go to the child in one message and come back one by one, so the child
         does not wait for the parent between pages. Each page still gets its own
-        `timeout_seconds`, counted from the previous page's answer. On a timeout or a dead
-        child, the rest of the list goes to a fresh child. Cost of the child, measured on
-        1,000 real pages with resiliparse: 1.45 s in-process, ~1.75 s through the child
-        (~0.3 ms a page; trafilatura's ~20 ms a page hides it).
+        `timeout_seconds` of child CPU time, counted from the previous page's answer. On a
+        timeout or a dead child, the rest of the list goes to a fresh child. Cost of the
+        child, measured on 1,000 real pages with resiliparse: 1.45 s in-process, ~1.75 s
+        through the child (~0.3 ms a page; trafilatura's ~20 ms a page hides it).
         """
         results: list[tuple[str | None, str | None]] = []
         while len(results) < len(pages):
@@ -167,7 +201,7 @@ class TimedExtractor:
             try:
                 self._conn.send(remaining)
                 for _ in remaining:
-                    if not self._conn.poll(self.cfg.timeout_seconds):
+                    if not self._wait_answer():
                         self._kill()
                         self.restarts += 1
                         results.append((None, S.Reason.EXTRACT_TIMEOUT))

@@ -19,6 +19,7 @@ import glob
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import BinaryIO
 
 import fsspec
@@ -29,6 +30,7 @@ import fsspec
 WARC_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz")  # also covers .warc.wet(.gz)
 
 _GLOB_CHARS = ("*", "?", "[")
+TEMP_PREFIX = ".tmp-"  # atomic_path's temporary names; readers skip them (finished_files)
 
 
 class InputError(ValueError):
@@ -166,7 +168,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     path = os.fspath(path)
     directory, name = os.path.split(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    temp = os.path.join(directory, f".tmp-{uuid.uuid4().hex[:12]}-{name}")
+    temp = os.path.join(directory, f"{TEMP_PREFIX}{uuid.uuid4().hex[:12]}-{name}")
     try:
         yield temp
         os.replace(temp, path)  # atomic on POSIX when both names are in one directory
@@ -174,6 +176,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temp)
         raise
+
+
+def finished_files(directory: str | os.PathLike, pattern: str) -> list[Path]:
+    """The files in `directory` matching `pattern`, sorted, without atomic_path's temp
+    files: a process killed inside atomic_path leaves a `.tmp-*` file (often 0 bytes)
+    that glob("*.parquet") would otherwise hand to a reader as if it were complete."""
+    return sorted(p for p in Path(directory).glob(pattern) if not p.name.startswith(TEMP_PREFIX))
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

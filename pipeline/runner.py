@@ -35,6 +35,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from dedup.barrier import (
+    DedupConfigError,
+    apply_decisions,
+    dedup_phase,
+    lsh_params,
+    run_decisions,
+)
 from pipeline import __version__
 from pipeline import schema as S
 from pipeline.config import Config, ConfigError, config_from_dict
@@ -72,6 +79,7 @@ def crash_point(name: str) -> None:
 
 def build_stages(cfg: Config) -> list:
     """The streaming stages, in order. Each is a callable on a pyarrow.Table batch."""
+    from dedup.stage import DedupSignatureStage
     from filters.classifier import QualityClassifierStage
     from filters.langid import LangIdStage
     from filters.rules import TextFilterStage
@@ -88,6 +96,8 @@ def build_stages(cfg: Config) -> list:
         # rule filters (stats once per document), then the classifier on the cleaned text
         TextFilterStage(cfg.filters),
         QualityClassifierStage(cfg.filters.classifier, disabled),
+        # dedup keys (exact hash, MinHash) of the final text, for the global dedup step
+        DedupSignatureStage(cfg.dedup),
         TokenizeStage(cfg.tokenizer),
     ]
 
@@ -128,6 +138,15 @@ def check_models(cfg: Config) -> dict:
         "vocab_size": tokenizer.vocab_size,
         "append_eos": cfg.tokenizer.append_eos,
     }
+
+
+def check_dedup_config(cfg: Config) -> None:
+    """Dedup settings that span several keys (bands x rows <= num_perm), before any work."""
+    if cfg.dedup.enabled and cfg.dedup.near.enabled:
+        try:
+            lsh_params(cfg.dedup.near)
+        except DedupConfigError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def part_name(chunk: Chunk) -> str:
@@ -306,6 +325,7 @@ def run(
     started = time.perf_counter()
     files = expand_inputs(inputs)
     tokenizer_info = check_models(cfg)
+    check_dedup_config(cfg)
     out = Path(output)
     work = _prepare_output(out, files, cfg)
     parts_dir = work / "docs"
@@ -337,6 +357,12 @@ def run(
         )
     documents_seconds = time.perf_counter() - t
 
+    # Barrier: global exact + near dedup over every part; a side table of drops that the
+    # write phase applies (_work/dedup/, done.json = done: a rerun skips it).
+    t = time.perf_counter()
+    dedup = dedup_phase(cfg, work, log)
+    dedup_seconds = time.perf_counter() - t
+
     t = time.perf_counter()
     manifest, stats = write_outputs(cfg, files, chunks, out, tokenizer_info)
     write_seconds = time.perf_counter() - t
@@ -351,11 +377,13 @@ def run(
             "total": summary.seconds,
             "scan": scan_seconds,
             "documents_phase": documents_seconds,
+            "dedup_phase": dedup_seconds,
             "write_phase": write_seconds,
         },
         "stage_cpu_seconds": dict(stage_seconds),
         "chunks_processed": len(todo),
         "chunks_resumed": summary.resumed_chunks,
+        "dedup_rounds": dedup.timings.get("rounds", {}) if dedup else {},
     }
     (out / TIMINGS_FILE).write_text(json.dumps(timings, indent=2, sort_keys=True) + "\n")
     return summary
@@ -407,6 +435,7 @@ def write_outputs(
         d.mkdir(parents=True)
 
     writer = ShardWriter(shards_tmp, cfg.output.shard_tokens, cfg.output.rows_per_batch)
+    decisions = run_decisions(cfg, out / WORK_DIR)  # dedup's drops, range by range
     languages: dict[str, Counter] = {}
     by_reason: Counter = Counter()
     by_stage_reason: Counter = Counter()
@@ -423,6 +452,7 @@ def write_outputs(
         rejected_parts = []
         for chunk in sorted(by_file[file_index], key=lambda c: c.chunk_index):
             docs = pq.read_table(parts_dir / part_name(chunk))
+            docs = apply_decisions(docs, decisions, chunk.file_index, chunk.chunk_index)
             records += docs.num_rows
             rows_per_file[file_index] += docs.num_rows
             # bytes that never parsed as a record (garbage between records) have no type
@@ -474,6 +504,8 @@ def write_outputs(
         "records_by_type": dict(sorted(by_record_type.items())),
         "inputs": [{"source": files[i], "records": rows_per_file[i]} for i in range(len(files))],
     }
+    # docs removed by each dedup pass, cluster size histograms (dedup/barrier.py)
+    stats["dedup"] = decisions.stats if decisions else {"enabled": False}
     (out / STATS_FILE).write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
 
     manifest = {

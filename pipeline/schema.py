@@ -64,6 +64,16 @@ FINEWEB_NEWLINE_WORDS = "fineweb_newline_words"  # newlines per token
 BANNED_WORD_RATIO = "banned_word_ratio"  # banned words and phrases per word (safety)
 QUALITY_SCORE = "quality_score"  # fastText quality classifier: probability of the good label
 
+# --- Dedup (dedup/, docs/DEDUP.md) -----------------------------------------------------------
+# Written by the streaming stage dedup/stage.py for every row alive when it runs (null for
+# rows dropped earlier), read by the global dedup step (dedup/barrier.py).
+TEXT_HASH = "text_hash"  # 16-byte BLAKE2b of the normalised text (exact dedup key)
+TEXT_CHARS = "text_chars"  # characters in `text` (survivor choice: longest text)
+MINHASH = "minhash"  # MinHash signature, dedup.near.num_perm uint32 (null: no shingles)
+# Set on the rows the global dedup step drops (rejected/ only): what they duplicated.
+DUP_CLUSTER_ID = "dup_cluster_id"  # id of the document kept from this row's cluster
+DUP_CLUSTER_SIZE = "dup_cluster_size"  # documents in that cluster, the kept one included
+
 # --- Fate of the row ---------------------------------------------------------------------
 DROP_REASON = "drop_reason"  # null while the row is alive; first reason wins
 DROP_STAGE = "drop_stage"  # name of the stage that set drop_reason
@@ -123,6 +133,9 @@ class Reason:
     # content safety and the quality classifier
     SAFETY_BANNED_WORDS = "safety_banned_words"
     QUALITY_LOW_SCORE = "quality_low_score"
+    # dedup (the global step between the documents and the write phase)
+    EXACT_DUPLICATE = "exact_duplicate"  # same normalised text as the kept document
+    NEAR_DUPLICATE = "near_duplicate"  # in the MinHash/LSH cluster of the kept document
 
 
 # Score columns of the quality filters, in DOC_SCHEMA and REJECTED_SCHEMA order.
@@ -191,6 +204,9 @@ DOC_SCHEMA = pa.schema(
         *FILTER_SCORE_FIELDS,
         (DROP_REASON, pa.string()),
         (DROP_STAGE, pa.string()),
+        (TEXT_HASH, pa.binary(16)),
+        (TEXT_CHARS, pa.int32()),
+        (MINHASH, pa.list_(pa.uint32())),
     ]
 )
 
@@ -229,5 +245,7 @@ REJECTED_SCHEMA = pa.schema(
         (DROP_REASON, pa.string()),
         (TEXT, pa.large_string()),
         *FILTER_SCORE_FIELDS,
+        (DUP_CLUSTER_ID, pa.string()),
+        (DUP_CLUSTER_SIZE, pa.int32()),
     ]
 )

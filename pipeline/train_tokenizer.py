@@ -50,8 +50,10 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from dedup.barrier import DEDUP_DIR, DONE_FILE, DedupDecisions
 from pipeline import schema as S
 from pipeline.config import TokenizerConfig
+from pipeline.io import finished_files
 from pipeline.tokenize import QWEN25, QWEN25_SPECIAL_TOKENS, QWEN_PAT, load_tokenizer
 
 TEXT_SUFFIXES = (".jsonl", ".jsonl.gz", ".txt", ".txt.gz", ".parquet")
@@ -95,6 +97,27 @@ def _parquet_documents(paths: list[Path]) -> Iterator[Document]:
                 yield Document(text, lang or NO_LANG, doc_id or text)
 
 
+def _run_documents(work: Path) -> Iterator[Document]:
+    """The kept documents of a run's parts: the rows with no drop reason once the global
+    dedup step's decisions (`_work/dedup/`, when it ran) are applied."""
+    decisions = (
+        DedupDecisions(work / DEDUP_DIR) if (work / DEDUP_DIR / DONE_FILE).exists() else None
+    )
+    for path in finished_files(work / "docs", "*.parquet"):
+        table = pq.read_table(path, columns=[S.TEXT, S.LANG, S.ID, S.DROP_REASON, S.DROP_STAGE])
+        if decisions is not None:
+            file_index, chunk_index = (int(x) for x in path.stem.split("-"))
+            table = decisions.apply(table, file_index, chunk_index)
+        table = table.filter(pc.and_(pc.is_valid(table[S.TEXT]), pc.is_null(table[S.DROP_REASON])))
+        for text, lang, doc_id in zip(
+            table[S.TEXT].to_pylist(),
+            table[S.LANG].to_pylist(),
+            table[S.ID].to_pylist(),
+            strict=True,
+        ):
+            yield Document(text, lang or NO_LANG, doc_id or text)
+
+
 def _file_documents(path: Path) -> Iterator[Document]:
     name = path.name
     if name.endswith(".parquet"):
@@ -130,7 +153,7 @@ def iter_documents(inputs: list[str | Path]) -> Iterator[Document]:
             raise FileNotFoundError(f"{item}: no such file or directory")
         parts = item / "_work" / "docs"
         if parts.is_dir():  # a crawlmill run directory
-            yield from _parquet_documents(sorted(parts.glob("*.parquet")))
+            yield from _run_documents(item / "_work")
         elif (item / "manifest.json").exists():
             raise TrainTokenizerError(
                 f"{item}: a crawlmill output without _work/docs/ (the documents' text is "
