@@ -2,7 +2,8 @@
 
     crawlmill run [CONFIG.yaml] --input PATH_OR_GLOB... --output DIR [--set key=value ...]
                   [--ray-address ADDR] [--num-cpus N]
-    crawlmill inspect DIR [--json]
+    crawlmill inspect DIR [--where EXPR] [--sample N] [--rejected REASON -n N] [--json]
+    crawlmill report RUN_DIR [-o report.html]
 
 Exit codes: 0 success, 2 bad usage / config / input (nothing was processed), 1 a failure
 during the run (rerun the same command to resume).
@@ -11,7 +12,6 @@ during the run (rerun the same command to resume).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -30,6 +30,8 @@ Rerunning the same command on the same --output resumes: finished chunks are not
 
 
 def _format_summary(summary, top_languages: int = 15) -> str:
+    from pipeline.progress import summary_table
+
     lines = [
         f"shards:    {Path(summary.output) / 'shards'}  ({summary.shards} file(s))",
         f"records:   {summary.records:,} read",
@@ -49,7 +51,9 @@ def _format_summary(summary, top_languages: int = 15) -> str:
             f"           (+{len(rest)} more) {sum(c['docs'] for _, c in rest):>6,} "
             f"{sum(c['tokens'] for _, c in rest):>14,}"
         )
-    if summary.seconds:
+    if summary.phase_seconds:
+        lines += ["", summary_table(summary, summary.phase_seconds)]
+    elif summary.seconds:
         rate = summary.records / summary.seconds if summary.seconds else 0
         lines.append(f"seconds:   {summary.seconds:,.1f}  ({rate:,.1f} records/s)")
     return "\n".join(lines)
@@ -66,49 +70,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     summary.seconds = summary.seconds or time.perf_counter() - start
     print(_format_summary(summary))
-    return 0
-
-
-def inspect_summary(directory: str) -> dict:
-    """What `crawlmill inspect` shows, as data (also what --json prints)."""
-    from pipeline.shards import read_manifest
-
-    manifest = read_manifest(directory)
-    return {
-        "directory": str(directory),
-        "format_version": manifest["format_version"],
-        "crawlmill_version": manifest["crawlmill_version"],
-        "tokenizer": manifest["tokenizer"],
-        "shards": len(manifest["shards"]),
-        "docs": manifest["totals"]["docs"],
-        "tokens": manifest["totals"]["tokens"],
-        "records": manifest["totals"]["records"],
-        "rejected": manifest["totals"]["rejected"],
-        "languages": manifest["languages"],
-        "rejected_by_reason": manifest["rejected"]["by_reason"],
-    }
-
-
-def cmd_inspect(args: argparse.Namespace) -> int:
-    info = inspect_summary(args.directory)
-    if args.json:
-        print(json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False))
-        return 0
-    tok = info["tokenizer"]
-    version = f"manifest v{info['format_version']}, crawlmill {info['crawlmill_version']}"
-    print(f"directory:  {info['directory']}  ({version})")
-    identity = f"vocab {tok['vocab_size']:,}, eos {tok['eos_id']}, sha256 {tok['sha256'][:16]}..."
-    print(f"tokenizer:  {tok['name']}  ({identity})")
-    print(f"shards:     {info['shards']}")
-    print(f"docs:       {info['docs']:,}")
-    print(f"tokens:     {info['tokens']:,}")
-    print(f"records:    {info['records']:,} read, {info['rejected']:,} rejected")
-    langs = sorted(info["languages"].items(), key=lambda kv: (-kv[1]["tokens"], kv[0]))
-    print(f"languages:  {len(langs)}")
-    print(f"  {'lang':<8} {'docs':>10} {'tokens':>14} {'share':>7}")
-    for lang, c in langs:
-        share = c["tokens"] / info["tokens"] if info["tokens"] else 0
-        print(f"  {lang:<8} {c['docs']:>10,} {c['tokens']:>14,} {share:>7.1%}")
     return 0
 
 
@@ -171,15 +132,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
 
-    inspect = sub.add_parser(
-        "inspect",
-        help="summarise a run's shards from its manifest",
-        description="Print shards, documents, tokens per language and the tokenizer of a run.",
-    )
-    inspect.add_argument("directory", metavar="DIR", help="a crawlmill run directory")
-    inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
-    inspect.set_defaults(func=cmd_inspect)
-
     for add_command in extra_commands():
         add_command(sub)
     return parser
@@ -190,13 +142,20 @@ def extra_commands() -> list:
     `add_command(subparsers)`, which adds its parser and sets `func` (an explicit list,
     no plugin discovery)."""
     from filters import train_quality
-    from pipeline import pack, train_tokenizer
+    from pipeline import inspect, pack, report, train_tokenizer
 
-    return [pack.add_command, train_tokenizer.add_command, train_quality.add_command]
+    return [
+        inspect.add_command,
+        report.add_command,
+        pack.add_command,
+        train_tokenizer.add_command,
+        train_quality.add_command,
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     from pipeline.config import ConfigError
+    from pipeline.inspect import InspectError
     from pipeline.io import InputError
     from pipeline.runner import RunError
     from pipeline.shards import ManifestError
@@ -204,7 +163,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, InputError, RunError, ManifestError, FileNotFoundError) as exc:
+    except (
+        ConfigError,
+        InputError,
+        RunError,
+        ManifestError,
+        InspectError,
+        FileNotFoundError,
+    ) as exc:
         print(f"crawlmill {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -46,6 +46,7 @@ from pipeline import __version__
 from pipeline import schema as S
 from pipeline.config import Config, ConfigError, config_from_dict
 from pipeline.io import atomic_path, expand_inputs
+from pipeline.progress import Progress, log_stderr
 from pipeline.shards import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -262,6 +263,7 @@ class RunSummary:
     languages: dict = field(default_factory=dict)  # lang -> {"docs", "tokens"}
     rejected_by_reason: dict = field(default_factory=dict)
     seconds: float = 0.0
+    phase_seconds: dict = field(default_factory=dict)  # what timings.json's "seconds" holds
     resumed_chunks: int = 0
     processed_chunks: int = 0
     already_complete: bool = False
@@ -300,18 +302,6 @@ def _load_or_scan_chunks(work: Path, files: list[str], cfg: Config) -> list[Chun
     return chunks
 
 
-def _progress_line(
-    done: int, total: int, records: int, total_records: int, kept: int, start: float
-) -> str:
-    elapsed = time.perf_counter() - start
-    rate = records / elapsed if elapsed > 0 else 0.0
-    eta = (total_records - records) / rate if rate > 0 else float("nan")
-    return (
-        f"  documents phase: {done}/{total} chunks, {records:,}/{total_records:,} records, "
-        f"{kept:,} kept, {rate:,.1f} records/s, ETA {eta:,.0f}s"
-    )
-
-
 def run(
     cfg: Config,
     inputs: list[str],
@@ -319,7 +309,7 @@ def run(
     *,
     ray_address: str | None = None,
     num_cpus: int | None = None,
-    log=print,
+    log=log_stderr,
 ) -> RunSummary:
     """Run the whole pipeline. Config, inputs and models are checked before any work."""
     started = time.perf_counter()
@@ -362,24 +352,26 @@ def run(
     t = time.perf_counter()
     dedup = dedup_phase(cfg, work, log)
     dedup_seconds = time.perf_counter() - t
+    log(f"  dedup phase: {dedup_seconds:,.1f}s")
 
     t = time.perf_counter()
-    manifest, stats = write_outputs(cfg, files, chunks, out, tokenizer_info)
+    manifest, stats = write_outputs(cfg, files, chunks, out, tokenizer_info, log)
     write_seconds = time.perf_counter() - t
 
     summary = summary_from_manifest(manifest, out)
     summary.seconds = time.perf_counter() - started
     summary.resumed_chunks = len(chunks) - len(todo)
     summary.processed_chunks = len(todo)
+    summary.phase_seconds = {
+        "total": summary.seconds,
+        "scan": scan_seconds,
+        "documents_phase": documents_seconds,
+        "dedup_phase": dedup_seconds,
+        "write_phase": write_seconds,
+    }
     timings = {
         "workers": workers,
-        "seconds": {
-            "total": summary.seconds,
-            "scan": scan_seconds,
-            "documents_phase": documents_seconds,
-            "dedup_phase": dedup_seconds,
-            "write_phase": write_seconds,
-        },
+        "seconds": summary.phase_seconds,
         "stage_cpu_seconds": dict(stage_seconds),
         "chunks_processed": len(todo),
         "chunks_resumed": summary.resumed_chunks,
@@ -405,17 +397,14 @@ def _run_documents_phase(cfg, todo, parts_dir, workers, total_records, log) -> C
     )
     stage_seconds: Counter = Counter()
     done = records = kept = 0
-    start = last_print = time.perf_counter()
+    progress = Progress("documents phase", total_records, "records", log)
     for result in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
         for row in result.to_pylist():
             done += 1
             records += row["records"]
             kept += row["kept"]
             stage_seconds.update(json.loads(row["seconds"]))
-        now = time.perf_counter()
-        if now - last_print >= 5 or done == len(todo):
-            log(_progress_line(done, len(todo), records, total_records, kept, start))
-            last_print = now
+        progress.update(records, f"{done}/{len(todo)} chunks, {kept:,} kept")
     return stage_seconds
 
 
@@ -423,7 +412,12 @@ def _run_documents_phase(cfg, todo, parts_dir, workers, total_records, log) -> C
 
 
 def write_outputs(
-    cfg: Config, files: list[str], chunks: list[Chunk], out: Path, tokenizer_info: dict
+    cfg: Config,
+    files: list[str],
+    chunks: list[Chunk],
+    out: Path,
+    tokenizer_info: dict,
+    log=log_stderr,
 ):
     """Barrier: parts in (file, chunk) order -> shards, rejected/, stats.json, manifest.json."""
     parts_dir = out / WORK_DIR / "docs"
@@ -440,6 +434,7 @@ def write_outputs(
     by_reason: Counter = Counter()
     by_stage_reason: Counter = Counter()
     by_record_type: Counter = Counter()
+    rejected_weight: Counter = Counter()  # chars and tokens of rejected rows with text
     records = 0
     rejected_files = []
 
@@ -448,11 +443,19 @@ def write_outputs(
         by_file.setdefault(chunk.file_index, []).append(chunk)
 
     rows_per_file: Counter = Counter()
+    progress = Progress("write phase", len(chunks), "chunks", log)
+    written = 0
     for file_index in sorted(by_file):
         rejected_parts = []
         for chunk in sorted(by_file[file_index], key=lambda c: c.chunk_index):
             docs = pq.read_table(parts_dir / part_name(chunk))
             docs = apply_decisions(docs, decisions, chunk.file_index, chunk.chunk_index)
+            # characters of every row with text, kept or not, before rejected text is dropped
+            docs = docs.set_column(
+                docs.schema.get_field_index(S.TEXT_CHARS),
+                S.TEXT_CHARS,
+                pc.utf8_length(docs[S.TEXT]).cast(pa.int32()),
+            )
             records += docs.num_rows
             rows_per_file[file_index] += docs.num_rows
             # bytes that never parsed as a record (garbage between records) have no type
@@ -462,10 +465,12 @@ def write_outputs(
             writer.add(kept)
             crash_point("write_phase:shards")
             langs, n_tokens_list = kept[S.LANG].to_pylist(), kept[S.N_TOKENS].to_pylist()
-            for lang, n_tokens in zip(langs, n_tokens_list, strict=True):
+            chars_list = kept[S.TEXT_CHARS].to_pylist()
+            for lang, n_tokens, chars in zip(langs, n_tokens_list, chars_list, strict=True):
                 counts = languages.setdefault(lang, Counter())
                 counts["docs"] += 1
                 counts["tokens"] += n_tokens
+                counts["chars"] += chars
             rejected = docs.filter(pc.invert(kept_mask))
             if not cfg.output.keep_rejected_text:
                 rejected = rejected.set_column(
@@ -474,6 +479,8 @@ def write_outputs(
                     pa.nulls(rejected.num_rows, pa.large_string()),
                 )
             by_reason.update(rejected[S.DROP_REASON].to_pylist())
+            rejected_weight["chars"] += pc.sum(rejected[S.TEXT_CHARS]).as_py() or 0
+            rejected_weight["tokens"] += pc.sum(rejected[S.N_TOKENS]).as_py() or 0
             by_stage_reason.update(
                 f"{stage}/{reason}"
                 for stage, reason in zip(
@@ -483,6 +490,8 @@ def write_outputs(
                 )
             )
             rejected_parts.append(rejected.select(S.REJECTED_SCHEMA.names).cast(S.REJECTED_SCHEMA))
+            written += 1
+            progress.update(written, f"{writer.docs:,} docs in shards")
         name = f"part-{file_index:05d}.parquet"
         pq.write_table(pa.concat_tables(rejected_parts), rejected_tmp / name, compression="zstd")
         rejected_files.append(f"{REJECTED_DIR}/{name}")
@@ -494,6 +503,7 @@ def write_outputs(
 
     docs = sum(s["docs"] for s in shards)
     tokens = sum(s["tokens"] for s in shards)
+    chars = sum(s["chars"] for s in shards)
     rejected_total = sum(by_reason.values())
     stats = {
         "records": records,
@@ -515,10 +525,21 @@ def write_outputs(
         "tokenizer": tokenizer_info,
         "config": cfg.output_dict(),
         "inputs": files,
-        "totals": {"records": records, "docs": docs, "tokens": tokens, "rejected": rejected_total},
+        "totals": {
+            "records": records,
+            "docs": docs,
+            "tokens": tokens,
+            "chars": chars,
+            "rejected": rejected_total,
+        },
         "languages": {lang: dict(c) for lang, c in sorted(languages.items())},
         "shards": shards,
-        "rejected": {"files": rejected_files, "by_reason": dict(sorted(by_reason.items()))},
+        "rejected": {
+            "files": rejected_files,
+            "by_reason": dict(sorted(by_reason.items())),
+            "chars": rejected_weight["chars"],
+            "tokens": rejected_weight["tokens"],
+        },
     }
     crash_point("write_phase:manifest")
     write_manifest(out, manifest)

@@ -33,7 +33,7 @@ TEXT = "text"  # extracted main text
 CHARSET = "charset"  # charset the payload was decoded with, and how (e.g. "gbk:meta")
 LANG = "lang"  # fastText lid.176 label without "__label__", e.g. "en", "zh"
 LANG_SCORE = "lang_score"  # its probability
-N_TOKENS = "n_tokens"  # token count including the appended EOS
+N_TOKENS = "n_tokens"  # token count including the appended EOS (also for dropped rows with text)
 TOKENS = "tokens"  # token ids, uint32
 
 # --- Quality filters (filters/): one column per score, null where not computed --------------
@@ -222,6 +222,9 @@ SHARD_SCHEMA = pa.schema(
         (LANG_SCORE, pa.float32()),
         (N_TOKENS, pa.int32()),
         (TOKENS, pa.list_(pa.uint32())),
+        # since manifest format_version 2: what `crawlmill inspect --where` and the report use
+        (TEXT_CHARS, pa.int32()),
+        (QUALITY_SCORE, pa.float32()),
     ]
 )
 
@@ -247,5 +250,9 @@ REJECTED_SCHEMA = pa.schema(
         *FILTER_SCORE_FIELDS,
         (DUP_CLUSTER_ID, pa.string()),
         (DUP_CLUSTER_SIZE, pa.int32()),
+        # since manifest format_version 2: what the row would have weighed (null: no text).
+        # n_tokens is counted for every row with text, dropped or not (pipeline/tokenize.py)
+        (TEXT_CHARS, pa.int32()),
+        (N_TOKENS, pa.int32()),
     ]
 )

@@ -24,13 +24,18 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline import schema as S
 
 MANIFEST = "manifest.json"
 SHARDS_DIR = "shards"
 FORMAT_NAME = "crawlmill-shards"
-FORMAT_VERSION = 1
+# 1: the first release. 2: shards gain text_chars and quality_score columns, rejected/ rows
+# text_chars and n_tokens, the manifest chars per shard, per language and in totals, and
+# rejected chars/tokens (docs/REPORT.md). Readers take every version up to FORMAT_VERSION.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 class ManifestError(ValueError):
@@ -60,7 +65,12 @@ class ShardWriter:
         self._current: dict | None = None
 
     def add(self, table: pa.Table) -> None:
-        """Add rows (any schema holding SHARD_SCHEMA's columns) in order."""
+        """Add rows (any schema holding SHARD_SCHEMA's columns) in order. The statistics
+        columns (text_chars, quality_score) may be missing: they are then null."""
+        for name in (S.TEXT_CHARS, S.QUALITY_SCORE):
+            if name not in table.schema.names:
+                field = S.SHARD_SCHEMA.field(name)
+                table = table.append_column(field, pa.nulls(table.num_rows, field.type))
         table = table.select(S.SHARD_SCHEMA.names).cast(S.SHARD_SCHEMA)
         # Walk the rows once, cutting at shard boundaries (cumulative token counts).
         n_tokens = table[S.N_TOKENS].to_numpy()
@@ -74,23 +84,37 @@ class ShardWriter:
             take = int(np.searchsorted(cumulative, room, side="left")) + 1
             take = min(take, table.num_rows - start)
             part = table.slice(start, take)
-            self._append(part, int(cumulative[take - 1]))
+            chars = pc.sum(part[S.TEXT_CHARS]).as_py() or 0
+            self._append(part, int(cumulative[take - 1]), int(chars))
             start += take
             if self._current["tokens"] >= self.shard_tokens:
                 self._close_shard()
 
+    @property
+    def docs(self) -> int:
+        """Documents added so far (closed shards and the open one)."""
+        current = self._current["docs"] if self._current else 0
+        return sum(s["docs"] for s in self.shards) + current
+
     def _open(self) -> None:
         index = len(self.shards)
         name = f"shard-{index:05d}.arrow"
-        self._current = {"file": f"{SHARDS_DIR}/{name}", "docs": 0, "tokens": 0, "_name": name}
+        self._current = {
+            "file": f"{SHARDS_DIR}/{name}",
+            "docs": 0,
+            "tokens": 0,
+            "chars": 0,
+            "_name": name,
+        }
         self._tmp_path = self.directory / f".{name}.tmp"
         self._writer = pa.ipc.new_file(str(self._tmp_path), S.SHARD_SCHEMA)
 
-    def _append(self, part: pa.Table, tokens: int) -> None:
+    def _append(self, part: pa.Table, tokens: int, chars: int) -> None:
         self._pending.append(part)
         self._pending_rows += part.num_rows
         self._current["docs"] += part.num_rows
         self._current["tokens"] += tokens
+        self._current["chars"] += chars
         while self._pending_rows >= self.rows_per_batch:
             self._write_pending(self.rows_per_batch)
 
@@ -144,10 +168,14 @@ def read_manifest(directory: str | Path) -> dict:
     manifest = json.loads(path.read_text())
     if manifest.get("format") != FORMAT_NAME:
         raise ManifestError(f"{path}: not a crawlmill manifest (format={manifest.get('format')!r})")
-    if manifest.get("format_version", 0) > FORMAT_VERSION:
+    version = manifest.get("format_version")
+    if version not in READABLE_VERSIONS:
+        newer = isinstance(version, int) and version > FORMAT_VERSION
         raise ManifestError(
-            f"{path}: manifest format_version {manifest['format_version']} is newer than this "
-            f"crawlmill reads ({FORMAT_VERSION}); upgrade crawlmill"
+            f"{path}: manifest format_version {version!r} "
+            + ("is newer than this crawlmill reads" if newer else "is not one crawlmill knows")
+            + f" (it reads {', '.join(map(str, READABLE_VERSIONS))}); "
+            + ("upgrade crawlmill" if newer else "the file is damaged or foreign")
         )
     return manifest
 

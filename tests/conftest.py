@@ -37,3 +37,17 @@ def ray_local():
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def sample_run(ray_local, tmp_path_factory):
+    """One run of the default recipe over the bundled sample, shared by every test that
+    only reads a run's outputs (run, inspect, report): (output dir, RunSummary, Config).
+    engine.chunk_records=64 cuts each file into several chunks."""
+    from pipeline.config import load_config
+    from pipeline.runner import run
+
+    out = tmp_path_factory.mktemp("run") / "out"
+    cfg = load_config(None, ["engine.chunk_records=64"])
+    summary = run(cfg, [str(SAMPLE_DIR)], out, num_cpus=2, log=lambda *a: None)
+    return out, summary, cfg

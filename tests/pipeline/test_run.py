@@ -14,8 +14,9 @@ import pytest
 from fastwarc.warc import ArchiveIterator
 
 from pipeline import schema as S
-from pipeline.cli import inspect_summary, main
+from pipeline.cli import main
 from pipeline.config import load_config
+from pipeline.inspect import inspect_run
 from pipeline.runner import WORK_DIR, RunError, run
 from pipeline.shards import ShardReader, read_manifest
 from pipeline.tokenize import load_tokenizer
@@ -27,14 +28,6 @@ def count_records(directory: Path) -> int:
         for path in sorted(directory.iterdir())
         for _ in ArchiveIterator(str(path), parse_http=False)
     )
-
-
-@pytest.fixture(scope="module")
-def sample_run(ray_local, sample_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("run") / "out"
-    cfg = load_config(None, ["engine.chunk_records=64"])  # several chunks per file
-    summary = run(cfg, [str(sample_dir)], out, num_cpus=2)
-    return out, summary, cfg
 
 
 def read_all_shards(out: Path) -> list[tuple[dict, list[int]]]:
@@ -105,13 +98,13 @@ def test_tokens_decode_back_to_the_text(sample_run):
 def test_inspect_matches_the_manifest(sample_run, capsys):
     out, _, _ = sample_run
     manifest = read_manifest(out)
-    info = inspect_summary(str(out))
-    assert info["docs"] == manifest["totals"]["docs"]
-    assert info["tokens"] == manifest["totals"]["tokens"]
+    info = inspect_run(out)
+    assert info["kept"]["docs"] == manifest["totals"]["docs"]
+    assert info["kept"]["tokens"] == manifest["totals"]["tokens"]
     assert info["shards"] == len(manifest["shards"])
     assert info["tokenizer"]["name"] == "qwen2.5"
     assert main(["inspect", str(out), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["tokens"] == manifest["totals"]["tokens"]
+    assert json.loads(capsys.readouterr().out)["kept"]["tokens"] == manifest["totals"]["tokens"]
     assert main(["inspect", str(out)]) == 0
     printed = capsys.readouterr().out
     assert f"{manifest['totals']['tokens']:,}" in printed and "zh" in printed

@@ -72,14 +72,17 @@ def test_known_ids_and_eos():
     assert tokenizer.vocab_size == 151_665  # 151,643 BPE tokens + 22 specials
 
 
-def test_stage_appends_eos_and_skips_dropped_rows():
-    batch = doc_batch([HELLO, "dropped before", None, ""], [None, "no_text", None, None])
+def test_stage_appends_eos_and_only_counts_dropped_rows():
+    batch = doc_batch([HELLO, "dropped before", None, ""], [None, "gopher_stop_words", None, None])
     out = TokenizeStage(TokenizerConfig())(batch)
     assert out.schema.field(S.N_TOKENS).type == pa.int32()
     assert out.schema.field(S.TOKENS).type == pa.list_(pa.uint32())
     assert out[S.TOKENS].to_pylist() == [HELLO_IDS + [EOS], None, None, [EOS]]
-    assert out[S.N_TOKENS].to_pylist() == [7, None, None, 1]
-    assert out[S.DROP_REASON].to_pylist() == [None, "no_text", None, None]
+    # the dropped row's tokens are counted (for the run report) but not kept
+    dropped_ids = qwen().encode_batch(["dropped before"])[0]
+    assert len(dropped_ids) == 3  # "dro", "pped", " before"
+    assert out[S.N_TOKENS].to_pylist() == [7, len(dropped_ids) + 1, None, 1]
+    assert out[S.DROP_REASON].to_pylist() == [None, "gopher_stop_words", None, None]
 
 
 def test_stage_without_eos():
