@@ -1,0 +1,182 @@
+"""The HTML run report, opened in real headless Chromium: it loads with no console error
+and no network request, its plots render (screenshot pixels), and the numbers it shows
+equal the manifest's and rejected/'s. Plus escaping of crawled text and stats that are
+right after a resumed run."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from collections import Counter
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline import schema as S
+from pipeline.cli import main
+from pipeline.report import render, sample_html, write_report
+from pipeline.runner import WORK_DIR, run
+from pipeline.shards import read_manifest
+from pipeline.stats import run_stats
+from tests.browser import Chromium, find_chromium
+
+FUNNEL_BLUE = (0x3B, 0x6E, 0xA8)  # report.PALETTE[0]: the funnel's bars
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip(
+            "chromium is not installed (make test installs Debian's chromium when it runs "
+            "as root with apt-get; otherwise: apt-get install chromium)"
+        )
+    with Chromium(binary, width=1200, height=900) as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def sample_report(sample_run, tmp_path_factory):
+    out, _, _ = sample_run
+    path = tmp_path_factory.mktemp("report") / "report.html"
+    assert main(["report", str(out), "-o", str(path)]) == 0
+    return out, path
+
+
+def test_report_loads_without_errors_or_network_and_its_plots_render(sample_report, chromium):
+    from PIL import Image
+
+    _, path = sample_report
+    chromium.load(path.as_uri())
+    assert chromium.errors() == []
+    assert chromium.requested_urls() == [path.as_uri()]  # the page itself, nothing else
+    sections = chromium.evaluate("[...document.querySelectorAll('section')].map(s => s.id)")
+    assert sections[:3] == ["summary", "funnel", "reasons"]
+    drawn = chromium.evaluate(
+        "[...document.querySelectorAll('svg')]"
+        ".filter(s => s.getBoundingClientRect().width > 100 && s.querySelector('rect')).length"
+    )
+    assert drawn >= 7  # docs/chars/tokens funnels, reasons, languages, lengths, dedup, timings
+    image = Image.open(io.BytesIO(chromium.screenshot())).convert("RGB")
+    assert image.width == 1200 and image.height > 3000  # the whole page, not the viewport
+    colors = {color: n for n, color in image.getcolors(maxcolors=1 << 24)}
+    white = colors.get((255, 255, 255), 0)
+    assert white < 0.97 * image.width * image.height
+    # the funnel's bars are drawn: thousands of pixels of their exact colour
+    assert colors.get(FUNNEL_BLUE, 0) > 5_000
+
+
+def test_report_counts_equal_the_manifest_and_rejected(sample_report, chromium):
+    out, path = sample_report
+    chromium.load(path.as_uri())
+    shown = dict(
+        chromium.evaluate(
+            "[...document.querySelectorAll('[data-stat]')]"
+            ".map(e => [e.dataset.stat, Number(e.dataset.value)])"
+        )
+    )
+    manifest = read_manifest(out)
+    rejected = pq.read_table(out / "rejected")
+    totals = manifest["totals"]
+    assert shown["records"] == totals["records"] == totals["docs"] + rejected.num_rows
+    assert shown["docs"] == totals["docs"]
+    assert shown["rejected"] == totals["rejected"] == rejected.num_rows
+    assert shown["tokens"] == totals["tokens"]
+    assert shown["chars"] == totals["chars"]
+    assert shown["shards"] == len(manifest["shards"])
+    by_reason = Counter(rejected[S.DROP_REASON].to_pylist())
+    assert {k.split(":", 1)[1]: v for k, v in shown.items() if k.startswith("rejected:")} == dict(
+        by_reason
+    )
+    assert dict(by_reason) == manifest["rejected"]["by_reason"]
+    # the funnel ends at the kept documents
+    funnel = chromium.evaluate(
+        "[...document.querySelectorAll('tr[data-funnel-stage]')]"
+        ".map(r => [r.dataset.funnelStage, r.dataset.funnelReason, Number(r.dataset.docsLeft)])"
+    )
+    assert funnel[0] == ["input", "records read", totals["records"]]
+    assert funnel[-1][2] == totals["docs"]
+    assert len(funnel) == 1 + len(by_reason)
+
+
+def test_funnel_chars_and_tokens_add_up(sample_run):
+    out, _, _ = sample_run
+    stats = run_stats(out)
+    manifest = read_manifest(out)
+    rejected = pq.read_table(out / "rejected")
+    first, last = stats["funnel"][0], stats["funnel"][-1]
+    assert last["tokens"] == manifest["totals"]["tokens"]
+    assert last["chars"] == manifest["totals"]["chars"]
+    rejected_tokens = sum(n or 0 for n in rejected[S.N_TOKENS].to_pylist())
+    assert first["tokens"] == manifest["totals"]["tokens"] + rejected_tokens
+    assert rejected_tokens == manifest["rejected"]["tokens"] > 0
+    # rows dropped after extraction weigh something; rows dropped by the reader do not
+    by_stage = {d["reason"]: d for d in stats["drop_reasons"]}
+    assert by_stage[S.Reason.NOT_A_DOCUMENT]["chars"] == 0
+    assert by_stage[S.Reason.LANG_LOW_SCORE]["tokens"] > 0
+    # dedup clusters come from rejected/'s dup_cluster_size
+    sizes = stats["dedup_clusters"]
+    dropped = rejected.filter(rejected[S.DUP_CLUSTER_ID].is_valid())
+    for reason, histogram in sizes.items():
+        rows = dropped.filter(pc.equal(dropped[S.DROP_REASON], reason))
+        assert sum((size - 1) * n for size, n in histogram.items()) == rows.num_rows
+
+
+def test_crawled_text_is_escaped():
+    row = {
+        S.ID: "<urn:uuid:x>",
+        S.URL: 'http://e.com/"><script>alert(1)</script>',
+        S.DROP_REASON: "gopher_stop_words",
+        S.TEXT: "<img src=x onerror=alert(1)> & </pre>",
+        S.GOPHER_STOP_WORDS: 0,
+    }
+    html = sample_html(row)
+    assert "<script>" not in html and "<img" not in html and "</pre> &" not in html
+    assert "&lt;script&gt;" in html and "&lt;img src=x onerror=alert(1)&gt; &amp;" in html
+
+
+def test_stats_are_the_same_after_a_resumed_run(sample_run, sample_dir, tmp_path):
+    """datatrove #360: stats kept in memory are wrong after a restart. Ours come from the
+    outputs: a run killed after some chunks and resumed reports what an unbroken run does."""
+    out, _, cfg = sample_run
+    work = tmp_path / "resumed"
+    shutil.copytree(out, work)
+    parts = sorted((work / WORK_DIR / "docs").iterdir())
+    for part in parts[::2]:  # as if the run died with half its chunks unfinished
+        part.unlink()
+    (work / "manifest.json").unlink()
+    again = run(cfg, [str(sample_dir)], work, num_cpus=2, log=lambda *a: None)
+    assert again.processed_chunks == len(parts[::2]) and again.resumed_chunks > 0
+
+    def comparable(directory):
+        stats = run_stats(directory)
+        for key in ("directory", "throughput"):  # where it is, how long it took
+            stats.pop(key)
+        return stats
+
+    assert comparable(work) == comparable(out)
+    assert render(work).count("data-stat") == render(out).count("data-stat")
+
+
+def test_report_of_a_run_without_timings_or_domains(sample_run, tmp_path):
+    out, _, _ = sample_run
+    bare = tmp_path / "bare"
+    shutil.copytree(out, bare, ignore=shutil.ignore_patterns(WORK_DIR, "timings.json"))
+    page = write_report(bare, tmp_path / "r.html").read_text()
+    assert "No timings.json" in page and "no domain labels" in page
+
+
+def test_the_browser_check_sees_errors_and_requests(chromium, tmp_path):
+    """The checks above can fail: a page with a script error, a console error and an
+    outside image is caught by each of them."""
+    page = tmp_path / "bad.html"
+    page.write_text(
+        "<!DOCTYPE html><html><body><img src='https://example.invalid/x.png'>"
+        "<script>console.error('boom'); undefined_function();</script></body></html>"
+    )
+    chromium.load(page.as_uri())
+    errors = chromium.errors()
+    assert any("console.error" in e for e in errors)
+    assert any(e.startswith("exception") for e in errors)
+    assert "https://example.invalid/x.png" in chromium.requested_urls()
