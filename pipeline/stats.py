@@ -77,7 +77,8 @@ def kept_table(directory: str | Path, manifest: dict | None = None) -> pa.Table:
             table = table.append_column(
                 SHARD_ROW[1], pa.array(np.arange(table.num_rows, dtype=np.int32))
             )
-            # copy out of the mapping before it closes
+            # one contiguous copy of the small columns; Arrow keeps the mapping alive for
+            # any buffer still pointing into it
             tables.append(pa.Table.from_batches(table.combine_chunks().to_batches()))
     if not tables:
         return pa.table({S.ID: pa.array([], pa.string())})
