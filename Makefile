@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.crawlmill-installed
+# Headless Chromium for the report's browser test (tests/pipeline/test_report.py): tried once
+# per .venv; when it cannot be installed (not root, no apt-get) that test skips, saying why.
+CHROMIUM_STAMP := $(VENV)/.chromium-checked
 SAMPLE_OUT ?= out/sample
 
 .PHONY: install run test bench train-quality lint fmt clean help
@@ -31,9 +34,23 @@ run: $(STAMP)
 	rm -rf $(SAMPLE_OUT)
 	$(BIN)/crawlmill run configs/default.yaml --input tests/data/sample --output $(SAMPLE_OUT)
 	$(BIN)/crawlmill inspect $(SAMPLE_OUT)
+	$(BIN)/crawlmill report $(SAMPLE_OUT) -o $(SAMPLE_OUT)/report.html
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM_STAMP)
 	$(BIN)/python -m pytest -q tests
+
+$(CHROMIUM_STAMP): | $(STAMP)
+	@if command -v chromium >/dev/null 2>&1; then \
+		echo "chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the report test (once)"; \
+		(DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		   chromium >/dev/null) || echo "chromium install failed: the report's browser test will skip"; \
+	else \
+		echo "chromium absent and not installable here (needs root + apt-get): the browser test will skip"; \
+	fi
+	touch $@
 
 # Rebuild the shipped quality classifier from ../shared/data (recipe: docs/FILTERS.md).
 train-quality: $(STAMP)

@@ -145,9 +145,19 @@ def test_cli_run_prints_summary(ray_local, sample_dir, tmp_path, capsys):
     assert (
         main(["run", "--input", wet, "--output", str(out), "--set", "langid.languages=[zh]"]) == 0
     )
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     manifest = read_manifest(out)
     assert set(manifest["languages"]) == {"zh"}
+    # progress on stderr: per phase, rate and ETA; the summary table on stdout
+    progress = captured.err.splitlines()
+    documents = [line for line in progress if "documents phase:" in line]
+    assert documents and "records/s" in documents[-1] and "ETA 0s" in documents[-1]
+    assert f"{manifest['totals']['records']:,}/{manifest['totals']['records']:,}" in documents[-1]
+    assert any("write phase:" in line and "chunks/s" in line for line in progress)
+    assert "documents phase:" not in printed
+    for row in ("records read", "docs kept", "documents phase s", "write phase s", "total s"):
+        assert row in printed
     assert f"{manifest['totals']['tokens']:,}" in printed
     assert "lang_not_wanted" in printed
 
@@ -183,14 +193,15 @@ def test_missing_input_fails_naming_the_path(tmp_path):
     assert "nope.warc.gz" in result.stderr
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["inspect"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["inspect"], ["report"]])
 def test_help_explains_every_option(command):
     result = crawlmill(*command, "--help")
     assert result.returncode == 0
     for word in {
-        "": ["run", "inspect"],
+        "": ["run", "inspect", "report"],
         "run": ["--input", "--output", "--set", "--ray-address", "--num-cpus", "config"],
-        "inspect": ["--json", "DIR"],
+        "inspect": ["--json", "DIR", "--where", "--sample", "--rejected", "quality_score>0.5"],
+        "report": ["RUN_DIR", "--output", "report.html"],
     }[" ".join(command)]:
         assert word in result.stdout
 
