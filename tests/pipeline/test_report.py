@@ -17,7 +17,7 @@ import pytest
 from pipeline import schema as S
 from pipeline.cli import main
 from pipeline.report import render, sample_html, write_report
-from pipeline.runner import WORK_DIR, run
+from pipeline.runner import WORK_DIR
 from pipeline.shards import read_manifest
 from pipeline.stats import run_stats
 from tests.browser import Chromium, find_chromium
@@ -135,29 +135,6 @@ def test_crawled_text_is_escaped():
     html = sample_html(row)
     assert "<script>" not in html and "<img" not in html and "</pre> &" not in html
     assert "&lt;script&gt;" in html and "&lt;img src=x onerror=alert(1)&gt; &amp;" in html
-
-
-def test_stats_are_the_same_after_a_resumed_run(sample_run, sample_dir, tmp_path):
-    """datatrove #360: stats kept in memory are wrong after a restart. Ours come from the
-    outputs: a run killed after some chunks and resumed reports what an unbroken run does."""
-    out, _, cfg = sample_run
-    work = tmp_path / "resumed"
-    shutil.copytree(out, work)
-    parts = sorted((work / WORK_DIR / "docs").iterdir())
-    for part in parts[::2]:  # as if the run died with half its chunks unfinished
-        part.unlink()
-    (work / "manifest.json").unlink()
-    again = run(cfg, [str(sample_dir)], work, num_cpus=2, log=lambda *a: None)
-    assert again.processed_chunks == len(parts[::2]) and again.resumed_chunks > 0
-
-    def comparable(directory):
-        stats = run_stats(directory)
-        for key in ("directory", "throughput"):  # where it is, how long it took
-            stats.pop(key)
-        return stats
-
-    assert comparable(work) == comparable(out)
-    assert render(work).count("data-stat") == render(out).count("data-stat")
 
 
 def test_report_of_a_run_without_timings_or_domains(sample_run, tmp_path):
