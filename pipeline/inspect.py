@@ -135,11 +135,10 @@ def sample_documents(directory: Path, manifest: dict, kept: pa.Table, n: int, se
         return []
     tokenizer = load_decoder(manifest)
     eos = tokenizer.eos_id if manifest["tokenizer"].get("append_eos", True) else None
-    rows = kept.to_pylist()
+    chosen = sample_order(kept[S.ID].to_pylist(), seed)[:n]
     readers: dict[int, ShardReader] = {}
     out = []
-    for i in sample_order([r[S.ID] for r in rows], seed)[:n]:
-        row = rows[i]
+    for row in kept.take(pa.array(chosen, pa.int64())).to_pylist():
         shard = row.pop(SHARD_ROW[0])
         index = row.pop(SHARD_ROW[1])
         if shard not in readers:
@@ -165,9 +164,9 @@ def rejected_rows(rejected: pa.Table, reason: str, n: int, seed: int) -> list[di
                 f"(reasons here: {', '.join(known) or 'none'})"
             )
         rejected = rejected.filter(pc.equal(rejected[S.DROP_REASON], reason))
-    rows = rejected.to_pylist()
-    chosen = sample_order([r[S.ID] for r in rows], seed)[:n]
-    return [{k: v for k, v in rows[i].items() if v is not None} for i in chosen]
+    chosen = sample_order(rejected[S.ID].to_pylist(), seed)[:n]
+    rows = rejected.take(pa.array(chosen, pa.int64())).to_pylist()  # only those rows
+    return [{k: v for k, v in row.items() if v is not None} for row in rows]
 
 
 # --- the command -------------------------------------------------------------------------------
