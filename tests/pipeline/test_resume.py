@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from pipeline.config import load_config
+from pipeline.io import finished_files
 from pipeline.runner import WORK_DIR, run
 
 SETTINGS = ["engine.chunk_records=16", "output.shard_tokens=20000"]  # many chunks, many shards
@@ -87,11 +88,12 @@ def test_kill_during_extraction_then_resume(reference, sample_dir, tmp_path):
     parts = out / WORK_DIR / "docs"
     proc = crawlmill_run(sample_dir, out)
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and len(list(parts.glob("*.parquet"))) < 3:
+    while time.monotonic() < deadline and len(finished_files(parts, "*.parquet")) < 3:
         assert proc.poll() is None, proc.communicate()[0]
         time.sleep(0.05)
     kill_tree(proc)
-    done_before = len(list(parts.glob("*.parquet")))
+    # finished parts only: the kill may leave a half-written .tmp-* part behind
+    done_before = len(finished_files(parts, "*.parquet"))
     total = len(json.loads((out / WORK_DIR / "chunks.json").read_text()))
     assert 3 <= done_before < total, "the kill must land mid-phase"
     assert not (out / "manifest.json").exists()
