@@ -33,7 +33,8 @@ def _format_summary(summary, top_languages: int = 15) -> str:
     lines = [
         f"shards:    {Path(summary.output) / 'shards'}  ({summary.shards} file(s))",
         f"records:   {summary.records:,} read",
-        f"docs:      {summary.docs:,} kept",
+        f"docs:      {summary.docs:,} kept"
+        + (f" ({summary.repeats:,} of them repeats)" if summary.repeats else ""),
         f"rejected:  {summary.rejected:,}  (rows in {Path(summary.output) / 'rejected'})",
     ]
     for reason, n in sorted(summary.rejected_by_reason.items(), key=lambda kv: -kv[1]):
@@ -49,6 +50,10 @@ def _format_summary(summary, top_languages: int = 15) -> str:
             f"           (+{len(rest)} more) {sum(c['docs'] for _, c in rest):>6,} "
             f"{sum(c['tokens'] for _, c in rest):>14,}"
         )
+    if summary.rebalance:
+        from mixers.rebalance import format_report
+
+        lines.append(format_report(summary.rebalance))
     if summary.seconds:
         rate = summary.records / summary.seconds if summary.seconds else 0
         lines.append(f"seconds:   {summary.seconds:,.1f}  ({rate:,.1f} records/s)")
@@ -190,9 +195,15 @@ def extra_commands() -> list:
     `add_command(subparsers)`, which adds its parser and sets `func` (an explicit list,
     no plugin discovery)."""
     from filters import train_quality
+    from mixers import train_domain
     from pipeline import pack, train_tokenizer
 
-    return [pack.add_command, train_tokenizer.add_command, train_quality.add_command]
+    return [
+        pack.add_command,
+        train_tokenizer.add_command,
+        train_quality.add_command,
+        train_domain.add_command,
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,6 +74,13 @@ MINHASH = "minhash"  # MinHash signature, dedup.near.num_perm uint32 (null: no s
 DUP_CLUSTER_ID = "dup_cluster_id"  # id of the document kept from this row's cluster
 DUP_CLUSTER_SIZE = "dup_cluster_size"  # documents in that cluster, the kept one included
 
+# --- Domain (mixers/domains.py, docs/DOMAINS.md) ---------------------------------------------
+# Written for every row alive when the domain stage runs (null for rows dropped earlier).
+DOMAIN = "domain"  # one of pipeline.config.DOMAIN_LABELS, e.g. "science"
+DOMAIN_SCORE = "domain_score"  # 1.0 for a URL rule, the classifier's probability otherwise
+DOMAIN_SOURCE = "domain_source"  # what decided: "url", "classifier" or "none" (-> other)
+DOMAIN_MATCH = "domain_match"  # the URL rule that matched, e.g. "ut1:shopping:example.com"
+
 # --- Fate of the row ---------------------------------------------------------------------
 DROP_REASON = "drop_reason"  # null while the row is alive; first reason wins
 DROP_STAGE = "drop_stage"  # name of the stage that set drop_reason
@@ -136,9 +143,18 @@ class Reason:
     # dedup (the global step between the documents and the write phase)
     EXACT_DUPLICATE = "exact_duplicate"  # same normalised text as the kept document
     NEAR_DUPLICATE = "near_duplicate"  # in the MinHash/LSH cluster of the kept document
+    # rebalancing (the mix barrier after dedup, mixers/rebalance.py)
+    DOMAIN_DOWNSAMPLED = "domain_downsampled"  # hash(id, seed) above its domain's rate
 
 
 # Score columns of the quality filters, in DOC_SCHEMA and REJECTED_SCHEMA order.
+DOMAIN_FIELDS = [
+    (DOMAIN, pa.string()),
+    (DOMAIN_SCORE, pa.float32()),
+    (DOMAIN_SOURCE, pa.string()),
+    (DOMAIN_MATCH, pa.string()),
+]
+
 FILTER_SCORE_FIELDS = [
     (URL_MATCH, pa.string()),
     (GOPHER_DUP_PARA_FRAC, pa.float32()),
@@ -202,6 +218,7 @@ DOC_SCHEMA = pa.schema(
         (N_TOKENS, pa.int32()),
         (TOKENS, pa.list_(pa.uint32())),
         *FILTER_SCORE_FIELDS,
+        *DOMAIN_FIELDS,
         (DROP_REASON, pa.string()),
         (DROP_STAGE, pa.string()),
         (TEXT_HASH, pa.binary(16)),
@@ -220,6 +237,9 @@ SHARD_SCHEMA = pa.schema(
         (SOURCE, pa.string()),
         (LANG, pa.string()),
         (LANG_SCORE, pa.float32()),
+        (DOMAIN, pa.string()),
+        (DOMAIN_SCORE, pa.float32()),
+        (DOMAIN_SOURCE, pa.string()),
         (N_TOKENS, pa.int32()),
         (TOKENS, pa.list_(pa.uint32())),
     ]
@@ -245,6 +265,7 @@ REJECTED_SCHEMA = pa.schema(
         (DROP_REASON, pa.string()),
         (TEXT, pa.large_string()),
         *FILTER_SCORE_FIELDS,
+        *DOMAIN_FIELDS,
         (DUP_CLUSTER_ID, pa.string()),
         (DUP_CLUSTER_SIZE, pa.int32()),
     ]
