@@ -263,7 +263,7 @@ def train(
         "model_bytes": output.stat().st_size,
         "quantized": quantize,
         "train": {
-            "documents": len(train_rows),
+            "documents": sum(counts.values()),
             "per_class": dict(sorted(counts.items())),
             "rows_after_balancing": len(train_rows),
             "seconds": round(seconds, 1),
