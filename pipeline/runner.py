@@ -1,6 +1,7 @@
 """Run the pipeline on Ray: plan the work, stream the chunks, then write the outputs.
 
-A run has two phases (later issues add barriers between them):
+A run has two phases, with two global barriers between them (dedup/barrier.py: exact and
+near duplicates; mixers/rebalance.py: a rate per domain, applied by the write phase):
 
 1. **documents** (streaming, on Ray). Every input file is scanned once for record
    offsets and cut into chunks of `engine.chunk_records` records, so the records of one

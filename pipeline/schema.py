@@ -5,7 +5,9 @@ is never deleted inside a phase: a stage that rejects a document sets `drop_reas
 `drop_stage`) and later stages skip that row. Rows leave at the end of a phase, kept ones
 into shards and the others into `rejected/`, so every WARC record read is accounted for:
 
-    records read == documents kept + rows in rejected/
+    records read == documents kept - rebalancing repeats + rows in rejected/
+
+(a repeat is an extra copy of a kept document, id `<id>#r<k>`: mixers/rebalance.py).
 
 Adding a column for a later stage (a quality score, a domain label) means adding it here
 and to the schema that stage emits; nothing else keeps a list of columns.
