@@ -10,11 +10,12 @@ STAMP  := $(VENV)/.crawlmill-installed
 CHROMIUM_STAMP := $(VENV)/.chromium-checked
 SAMPLE_OUT ?= out/sample
 
-.PHONY: install run test bench train-quality lint fmt clean help
+.PHONY: install run test bench train-quality train-domain lint fmt clean help
 help:
 	@echo "make run    set up and run the default pipeline on tests/data/sample -> $(SAMPLE_OUT)"
 	@echo "make test   set up and run the tests"
 	@echo "make train-quality  rebuild filters/data/quality_en.ftz from ../shared/data"
+	@echo "make train-domain   rebuild mixers/data/domain_en.ftz from ../shared/data"
 	@echo "make bench  throughput figures (needs ../shared/data for the end-to-end run)"
 	@echo "make lint   ruff check + format check;  make fmt  ruff format + fix"
 	@echo "make clean  remove .venv and out/"
@@ -56,6 +57,11 @@ $(CHROMIUM_STAMP): | $(STAMP)
 train-quality: $(STAMP)
 	$(BIN)/python -m filters.train_quality recipe --shared ../shared/data -o filters/data/quality_en.ftz
 
+# Rebuild the shipped domain classifier from ../shared/data (recipe: docs/DOMAINS.md);
+# single-threaded with a fixed seed, so the same data gives the same bytes.
+train-domain: $(STAMP)
+	$(BIN)/python -m mixers.train_domain recipe --shared ../shared/data -o mixers/data/domain_en.ftz
+
 # Speed is measured here, never asserted in tests.
 bench: $(STAMP)
 	$(BIN)/python bench/loader_throughput.py
@@ -64,6 +70,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/dedup_scale.py global --rows 1000000 --partitions 4,16
 	$(BIN)/python bench/dedup_quality.py --families 600 --seed 0
 	$(BIN)/python bench/dedup_clough.py
+	$(BIN)/python bench/domains_throughput.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline filters dedup mixers tests bench

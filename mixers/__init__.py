@@ -1,1 +1,2 @@
-"""Domain labelling and rebalancing to target token shares (filled by the domains issue)."""
+"""Domain labelling (domains.py, train_domain.py) and rebalancing to target token shares
+(rebalance.py): docs/DOMAINS.md."""

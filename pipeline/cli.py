@@ -35,7 +35,8 @@ def _format_summary(summary, top_languages: int = 15) -> str:
     lines = [
         f"shards:    {Path(summary.output) / 'shards'}  ({summary.shards} file(s))",
         f"records:   {summary.records:,} read",
-        f"docs:      {summary.docs:,} kept",
+        f"docs:      {summary.docs:,} kept"
+        + (f" ({summary.repeats:,} of them repeats)" if summary.repeats else ""),
         f"rejected:  {summary.rejected:,}  (rows in {Path(summary.output) / 'rejected'})",
     ]
     for reason, n in sorted(summary.rejected_by_reason.items(), key=lambda kv: -kv[1]):
@@ -51,6 +52,10 @@ def _format_summary(summary, top_languages: int = 15) -> str:
             f"           (+{len(rest)} more) {sum(c['docs'] for _, c in rest):>6,} "
             f"{sum(c['tokens'] for _, c in rest):>14,}"
         )
+    if summary.rebalance:
+        from mixers.rebalance import format_report
+
+        lines.append(format_report(summary.rebalance))
     if summary.phase_seconds:
         lines += ["", summary_table(summary, summary.phase_seconds)]
     elif summary.seconds:
@@ -142,6 +147,7 @@ def extra_commands() -> list:
     `add_command(subparsers)`, which adds its parser and sets `func` (an explicit list,
     no plugin discovery)."""
     from filters import train_quality
+    from mixers import train_domain
     from pipeline import inspect, pack, report, train_tokenizer
 
     return [
@@ -150,6 +156,7 @@ def extra_commands() -> list:
         pack.add_command,
         train_tokenizer.add_command,
         train_quality.add_command,
+        train_domain.add_command,
     ]
 
 

@@ -261,6 +261,72 @@ class DedupConfig:
     survivor: list[str] = field(default_factory=lambda: ["quality", "length", "id"])
 
 
+# --- Domains and rebalancing (mixers/, docs/DOMAINS.md) ---------------------------------------
+
+# The fixed domain taxonomy (docs/DOMAINS.md). "other" is where a document goes when no
+# signal is confident.
+DOMAIN_LABELS = (
+    "ecommerce",
+    "social_forum",
+    "entertainment",
+    "news",
+    "adult",
+    "reference",
+    "technology",
+    "science",
+    "academic_education",
+    "code",
+    "health",
+    "finance",
+    "other",
+)
+
+
+@dataclass(frozen=True)
+class DomainsConfig:
+    # Label every alive document with one of DOMAIN_LABELS (mixers/domains.py): URL rules
+    # first (known hosts, .edu/.ac.xx, UT1 categories), then the fastText classifier.
+    enabled: bool = True
+    url_rules: bool = True
+    classifier: bool = True
+    # "default": the English model shipped in mixers/data/ (recipe: docs/DOMAINS.md);
+    # else a path to a fastText model trained with `crawlmill train-domain`.
+    model: str = "default"
+    # Classifier top-label probability below which the document is "other" (13 classes:
+    # a uniform guess is 0.08; 0.4 keeps the confident half of the held-out predictions).
+    min_score: float = 0.4
+    # Languages the classifier was trained for; other languages get URL rules only.
+    languages: list[str] = field(default_factory=lambda: ["en"])
+    max_chars: int = 4000  # characters of each document given to the classifier
+
+
+@dataclass(frozen=True)
+class RebalanceConfig:
+    # Qwen2.5 technical report (Yang et al. 2024, section 3.1): e-commerce, social media and
+    # entertainment are over-represented and repetitive; technology, science and academic
+    # research hold higher-quality information and are under-represented. Down/up-sample.
+    enabled: bool = True
+    # Token-rate multiplier per domain (domains not listed: 1.0). < 1 keeps that fraction
+    # of the domain's documents, > 1 repeats them (floor(w) copies + 1 more by hash).
+    weights: dict[str, float] = field(
+        default_factory=lambda: {
+            "ecommerce": 0.3,
+            "social_forum": 0.5,
+            "entertainment": 0.5,
+            "technology": 1.5,
+            "science": 2.0,
+            "academic_education": 2.0,
+        }
+    )
+    # Alternatively, target token shares (0..1, sum <= 1) for some domains; when given they
+    # replace `weights`, and unlisted domains keep rate 1 and share the rest.
+    target_shares: dict[str, float] = field(default_factory=dict)
+    # At most this many copies of one document: Muennighoff et al. 2023 ("Scaling
+    # data-constrained language models") find up to 4 epochs of repeated data almost as good
+    # as unique data, and fast-diminishing returns beyond.
+    max_repeats: int = 4
+
+
 @dataclass(frozen=True)
 class TokenizerConfig:
     # "qwen2.5": Qwen2.5's byte-level BPE (151,643 tokens + specials) from the
@@ -304,6 +370,8 @@ class Config:
     langid: LangIdConfig = field(default_factory=LangIdConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    domains: DomainsConfig = field(default_factory=DomainsConfig)
+    rebalance: RebalanceConfig = field(default_factory=RebalanceConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
@@ -422,6 +490,23 @@ _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
         "a non-empty list of quality, length, id, first",
     ),
     "engine.dedup_partitions": (lambda v: v >= 0, "an integer >= 0 (0: automatic)"),
+    # domains and rebalancing
+    "domains.min_score": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "domains.max_chars": (lambda v: v > 0, "a positive integer"),
+    "rebalance.weights": (
+        lambda v: set(v) <= set(DOMAIN_LABELS) and all(w >= 0 for w in v.values()),
+        "a mapping of domain (" + ", ".join(DOMAIN_LABELS) + ") to a weight >= 0",
+    ),
+    "rebalance.target_shares": (
+        lambda v: (
+            set(v) <= set(DOMAIN_LABELS)
+            and all(0 <= s <= 1 for s in v.values())
+            and sum(v.values()) <= 1 + 1e-9
+        ),
+        "a mapping of domain (" + ", ".join(DOMAIN_LABELS) + ") to a share in [0, 1], "
+        "shares summing to at most 1",
+    ),
+    "rebalance.max_repeats": (lambda v: v >= 1, "an integer >= 1"),
 }
 
 
@@ -441,6 +526,9 @@ def _describe(tp: Any) -> str:
         return " or ".join(_describe(a) for a in typing.get_args(tp))
     if origin is list:
         return f"a list of {_describe(typing.get_args(tp)[0])}"
+    if origin is dict:
+        key_type, value_type = typing.get_args(tp)
+        return f"a mapping of {_describe(key_type)} to {_describe(value_type)}"
     return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
         tp, getattr(tp, "__name__", str(tp))
     )
@@ -464,6 +552,13 @@ def _coerce(key: str, tp: Any, value: Any) -> Any:
         if isinstance(value, list):
             (item_type,) = typing.get_args(tp)
             return [_coerce(f"{key}[{i}]", item_type, v) for i, v in enumerate(value)]
+    elif origin is dict:
+        if isinstance(value, dict):
+            key_type, value_type = typing.get_args(tp)
+            return {
+                _coerce(f"{key}", key_type, k): _coerce(f"{key}.{k}", value_type, v)
+                for k, v in value.items()
+            }
     elif tp is bool:
         if isinstance(value, bool):
             return value

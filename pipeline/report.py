@@ -62,6 +62,8 @@ def esc(value) -> str:
 def fmt(value) -> str:
     if value is None:
         return "–"
+    if isinstance(value, str):
+        return value
     if isinstance(value, float):
         return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
     return f"{value:,}"
@@ -201,7 +203,11 @@ def section_funnel(stats: dict) -> str:
             continue
         rows = [
             (
-                f"{s['reason']}" if s["stage"] == "input" else f"− {s['reason']}",
+                s["reason"]
+                if s["stage"] == "input"
+                else f"+ {s['reason']}"
+                if s.get("added")
+                else f"− {s['reason']}",
                 s[unit],
                 f"after {s['stage']}/{s['reason']}: {fmt(s[unit])} {unit} left",
             )
@@ -214,7 +220,7 @@ def section_funnel(stats: dict) -> str:
         "<th>tokens dropped</th></tr>"
     ]
     for s in steps:
-        d = s["dropped"] or {}
+        d = s["dropped"] or {k: f"+{fmt(v)}" for k, v in (s.get("added") or {}).items()}
         table.append(
             f'<tr data-funnel-stage="{esc(s["stage"])}" data-funnel-reason="{esc(s["reason"])}" '
             f'data-docs-left="{esc(s["docs"])}"><td class=l>{esc(s["stage"])}</td>'

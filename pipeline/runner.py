@@ -1,6 +1,7 @@
 """Run the pipeline on Ray: plan the work, stream the chunks, then write the outputs.
 
-A run has two phases (later issues add barriers between them):
+A run has two phases, with two global barriers between them (dedup/barrier.py: exact and
+near duplicates; mixers/rebalance.py: a rate per domain, applied by the write phase):
 
 1. **documents** (streaming, on Ray). Every input file is scanned once for record
    offsets and cut into chunks of `engine.chunk_records` records, so the records of one
@@ -31,6 +32,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -42,6 +44,7 @@ from dedup.barrier import (
     lsh_params,
     run_decisions,
 )
+from mixers import rebalance
 from pipeline import __version__
 from pipeline import schema as S
 from pipeline.config import Config, ConfigError, config_from_dict
@@ -85,6 +88,7 @@ def build_stages(cfg: Config) -> list:
     from filters.langid import LangIdStage
     from filters.rules import TextFilterStage
     from filters.urls import UrlFilterStage
+    from mixers.domains import DomainStage
     from pipeline.extract import ExtractStage
     from pipeline.tokenize import TokenizeStage
 
@@ -97,6 +101,8 @@ def build_stages(cfg: Config) -> list:
         # rule filters (stats once per document), then the classifier on the cleaned text
         TextFilterStage(cfg.filters),
         QualityClassifierStage(cfg.filters.classifier, disabled),
+        # domain label (URL rules, then the classifier) for the rebalancing barrier
+        DomainStage(cfg.domains),
         # dedup keys (exact hash, MinHash) of the final text, for the global dedup step
         DedupSignatureStage(cfg.dedup),
         TokenizeStage(cfg.tokenizer),
@@ -128,6 +134,12 @@ def check_models(cfg: Config) -> dict:
         QualityClassifierStage(cfg.filters.classifier, cfg.filters.disabled_rules)
     except (FileNotFoundError, ValueError) as exc:
         raise config_error("filters.classifier", exc) from None
+    from mixers.domains import DomainStage
+
+    try:
+        DomainStage(cfg.domains)
+    except (FileNotFoundError, ValueError) as exc:
+        raise config_error("domains", exc) from None
     try:
         tokenizer = load_tokenizer(cfg.tokenizer)
     except (FileNotFoundError, ValueError, KeyError) as exc:
@@ -142,12 +154,16 @@ def check_models(cfg: Config) -> dict:
 
 
 def check_dedup_config(cfg: Config) -> None:
-    """Dedup settings that span several keys (bands x rows <= num_perm), before any work."""
+    """Settings that span several keys (bands x rows <= num_perm, rebalancing needs
+    domain labels), before any work."""
     if cfg.dedup.enabled and cfg.dedup.near.enabled:
         try:
             lsh_params(cfg.dedup.near)
         except DedupConfigError as exc:
             raise ConfigError(str(exc)) from None
+    message = rebalance.check_config(cfg)
+    if message:
+        raise ConfigError(message)
 
 
 def part_name(chunk: Chunk) -> str:
@@ -262,6 +278,8 @@ class RunSummary:
     shards: int = 0
     languages: dict = field(default_factory=dict)  # lang -> {"docs", "tokens"}
     rejected_by_reason: dict = field(default_factory=dict)
+    repeats: int = 0  # rebalancing's extra copies, included in docs
+    rebalance: dict = field(default_factory=dict)  # rebalance.json (mixers/rebalance.py)
     seconds: float = 0.0
     phase_seconds: dict = field(default_factory=dict)  # what timings.json's "seconds" holds
     resumed_chunks: int = 0
@@ -354,6 +372,12 @@ def run(
     dedup_seconds = time.perf_counter() - t
     log(f"  dedup phase: {dedup_seconds:,.1f}s")
 
+    # Barrier: documents and tokens per domain after dedup -> a rate per domain
+    # (_work/rebalance/rates.json: a rerun skips it); the write phase applies the rates.
+    t = time.perf_counter()
+    _rebalance_barrier(cfg, work, chunks, log)
+    rebalance_seconds = time.perf_counter() - t
+
     t = time.perf_counter()
     manifest, stats = write_outputs(cfg, files, chunks, out, tokenizer_info, log)
     write_seconds = time.perf_counter() - t
@@ -367,6 +391,7 @@ def run(
         "scan": scan_seconds,
         "documents_phase": documents_seconds,
         "dedup_phase": dedup_seconds,
+        "rebalance_phase": rebalance_seconds,
         "write_phase": write_seconds,
     }
     timings = {
@@ -379,6 +404,22 @@ def run(
     }
     (out / TIMINGS_FILE).write_text(json.dumps(timings, indent=2, sort_keys=True) + "\n")
     return summary
+
+
+def _ordered_parts(chunks: list[Chunk], parts_dir: Path) -> list[tuple[int, int, Path]]:
+    """(file_index, chunk_index, part path) in input order."""
+    ordered = sorted(chunks, key=lambda c: (c.file_index, c.chunk_index))
+    return [(c.file_index, c.chunk_index, parts_dir / part_name(c)) for c in ordered]
+
+
+def _rebalance_barrier(cfg: Config, work: Path, chunks: list[Chunk], log) -> dict | None:
+    decisions = run_decisions(cfg, work)
+
+    def after_dedup(docs, file_index, chunk_index):
+        return apply_decisions(docs, decisions, file_index, chunk_index)
+
+    parts = _ordered_parts(chunks, work / "docs")
+    return rebalance.rebalance_phase(cfg, work, parts, after_dedup, log)
 
 
 def _run_documents_phase(cfg, todo, parts_dir, workers, total_records, log) -> Counter:
@@ -430,6 +471,8 @@ def write_outputs(
 
     writer = ShardWriter(shards_tmp, cfg.output.shard_tokens, cfg.output.rows_per_batch)
     decisions = run_decisions(cfg, out / WORK_DIR)  # dedup's drops, range by range
+    rebalancer = _load_rebalancer(cfg, out / WORK_DIR)  # rates per domain (mixers/)
+    repeat_rows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     languages: dict[str, Counter] = {}
     by_reason: Counter = Counter()
     by_stage_reason: Counter = Counter()
@@ -450,12 +493,12 @@ def write_outputs(
         for chunk in sorted(by_file[file_index], key=lambda c: c.chunk_index):
             docs = pq.read_table(parts_dir / part_name(chunk))
             docs = apply_decisions(docs, decisions, chunk.file_index, chunk.chunk_index)
-            # characters of every row with text, kept or not, before rejected text is dropped
-            docs = docs.set_column(
-                docs.schema.get_field_index(S.TEXT_CHARS),
-                S.TEXT_CHARS,
-                pc.utf8_length(docs[S.TEXT]).cast(pa.int32()),
-            )
+            docs = with_text_chars(docs)
+            if rebalancer is not None:
+                docs, copies = rebalancer.apply(docs)
+                more = np.flatnonzero(copies > 1)
+                if len(more):  # rows written again in the repeat passes below
+                    repeat_rows[(chunk.file_index, chunk.chunk_index)] = (more, copies[more])
             records += docs.num_rows
             rows_per_file[file_index] += docs.num_rows
             # bytes that never parsed as a record (garbage between records) have no type
@@ -464,13 +507,9 @@ def write_outputs(
             kept = docs.filter(kept_mask)
             writer.add(kept)
             crash_point("write_phase:shards")
-            langs, n_tokens_list = kept[S.LANG].to_pylist(), kept[S.N_TOKENS].to_pylist()
-            chars_list = kept[S.TEXT_CHARS].to_pylist()
-            for lang, n_tokens, chars in zip(langs, n_tokens_list, chars_list, strict=True):
-                counts = languages.setdefault(lang, Counter())
-                counts["docs"] += 1
-                counts["tokens"] += n_tokens
-                counts["chars"] += chars
+            _count_languages(languages, kept)
+            if rebalancer is not None:
+                rebalancer.count_written(kept, repeat=False)
             rejected = docs.filter(pc.invert(kept_mask))
             if not cfg.output.keep_rejected_text:
                 rejected = rejected.set_column(
@@ -496,6 +535,8 @@ def write_outputs(
         pq.write_table(pa.concat_tables(rejected_parts), rejected_tmp / name, compression="zstd")
         rejected_files.append(f"{REJECTED_DIR}/{name}")
 
+    if rebalancer is not None:
+        _write_repeats(writer, rebalancer, repeat_rows, parts_dir, languages)
     shards = writer.close()
     for final, tmp in ((out / SHARDS_DIR, shards_tmp), (out / REJECTED_DIR, rejected_tmp)):
         shutil.rmtree(final, ignore_errors=True)
@@ -516,6 +557,13 @@ def write_outputs(
     }
     # docs removed by each dedup pass, cluster size histograms (dedup/barrier.py)
     stats["dedup"] = decisions.stats if decisions else {"enabled": False}
+    # per domain and language: before/after docs and tokens, target and achieved shares
+    stats["rebalance"] = rebalancer.report() if rebalancer else {"enabled": False}
+    if rebalancer is not None:
+        (out / rebalance.REPORT_FILE).write_text(
+            json.dumps(stats["rebalance"], indent=2, sort_keys=True) + "\n"
+        )
+    repeats = rebalancer.repeats if rebalancer else 0
     (out / STATS_FILE).write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
 
     manifest = {
@@ -525,12 +573,15 @@ def write_outputs(
         "tokenizer": tokenizer_info,
         "config": cfg.output_dict(),
         "inputs": files,
+        # docs include `repeats` (rebalancing's extra copies): records == docs - repeats +
+        # rejected
         "totals": {
             "records": records,
             "docs": docs,
             "tokens": tokens,
             "chars": chars,
             "rejected": rejected_total,
+            "repeats": repeats,
         },
         "languages": {lang: dict(c) for lang, c in sorted(languages.items())},
         "shards": shards,
@@ -546,8 +597,75 @@ def write_outputs(
     return manifest, stats
 
 
+def with_text_chars(docs: pa.Table) -> pa.Table:
+    """`text_chars` = characters of every row with text, kept or not, before rejected
+    text is dropped (the report's funnel counts characters through every stage)."""
+    return docs.set_column(
+        docs.schema.get_field_index(S.TEXT_CHARS),
+        S.TEXT_CHARS,
+        pc.utf8_length(docs[S.TEXT]).cast(pa.int32()),
+    )
+
+
+def _count_languages(languages: dict[str, Counter], kept: pa.Table) -> None:
+    langs, n_tokens_list = kept[S.LANG].to_pylist(), kept[S.N_TOKENS].to_pylist()
+    chars_list = kept[S.TEXT_CHARS].to_pylist()
+    for lang, n_tokens, chars in zip(langs, n_tokens_list, chars_list, strict=True):
+        counts = languages.setdefault(lang, Counter())
+        counts["docs"] += 1
+        counts["tokens"] += n_tokens
+        counts["chars"] += chars
+
+
+def _load_rebalancer(cfg: Config, work: Path) -> rebalance.Rebalancer | None:
+    if not cfg.rebalance.enabled:
+        return None
+    plan = json.loads((work / rebalance.REBALANCE_DIR / rebalance.RATES_FILE).read_text())
+    return rebalance.Rebalancer(plan)
+
+
+def _write_repeats(writer, rebalancer, repeat_rows: dict, parts_dir: Path, languages) -> None:
+    """Upsampled documents' extra copies: pass k (1 .. max_repeats-1) walks the parts in
+    input order again and writes copy k of every document with more than k copies, id
+    `<id>#r<k>`. A pass never starts with the document the previous one ended with
+    (mixers/rebalance.py)."""
+    columns = S.SHARD_SCHEMA.names
+    last_base: str | None = None
+    for k in range(1, rebalancer.max_repeats):
+        deferred = None  # the pass's first row, when it repeats the last row written
+        wrote_in_pass = False
+        for (file_index, chunk_index), (rows, copies) in sorted(repeat_rows.items()):
+            take = rows[copies > k]
+            if not len(take):
+                continue
+            path = parts_dir / f"{file_index:05d}-{chunk_index:05d}.parquet"
+            table = pq.read_table(path, columns=[*columns, S.TEXT])
+            table = with_text_chars(table.take(pa.array(take, pa.int64()))).select(columns)
+            table = table.set_column(
+                table.schema.get_field_index(S.ID), S.ID, rebalance.repeat_ids(table[S.ID], k)
+            )
+            if not wrote_in_pass and deferred is None:
+                first = rebalance.base_id(table[S.ID][0].as_py())
+                if first == last_base:
+                    deferred, table = table.slice(0, 1), table.slice(1)
+            if table.num_rows:
+                _add_repeats(writer, rebalancer, table, languages)
+                wrote_in_pass = True
+                last_base = rebalance.base_id(table[S.ID][-1].as_py())
+        if deferred is not None:
+            _add_repeats(writer, rebalancer, deferred, languages)
+            last_base = rebalance.base_id(deferred[S.ID][0].as_py())
+
+
+def _add_repeats(writer, rebalancer, table: pa.Table, languages) -> None:
+    writer.add(table)
+    _count_languages(languages, table)
+    rebalancer.count_written(table, repeat=True)
+
+
 def summary_from_manifest(manifest: dict, out: Path) -> RunSummary:
     totals = manifest["totals"]
+    report = out / rebalance.REPORT_FILE
     return RunSummary(
         output=str(out),
         records=totals["records"],
@@ -557,4 +675,6 @@ def summary_from_manifest(manifest: dict, out: Path) -> RunSummary:
         shards=len(manifest["shards"]),
         languages=manifest["languages"],
         rejected_by_reason=manifest["rejected"]["by_reason"],
+        repeats=totals.get("repeats", 0),
+        rebalance=json.loads(report.read_text()) if report.exists() else {},
     )

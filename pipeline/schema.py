@@ -5,7 +5,9 @@ is never deleted inside a phase: a stage that rejects a document sets `drop_reas
 `drop_stage`) and later stages skip that row. Rows leave at the end of a phase, kept ones
 into shards and the others into `rejected/`, so every WARC record read is accounted for:
 
-    records read == documents kept + rows in rejected/
+    records read == documents kept - rebalancing repeats + rows in rejected/
+
+(a repeat is an extra copy of a kept document, id `<id>#r<k>`: mixers/rebalance.py).
 
 Adding a column for a later stage (a quality score, a domain label) means adding it here
 and to the schema that stage emits; nothing else keeps a list of columns.
@@ -74,6 +76,13 @@ MINHASH = "minhash"  # MinHash signature, dedup.near.num_perm uint32 (null: no s
 DUP_CLUSTER_ID = "dup_cluster_id"  # id of the document kept from this row's cluster
 DUP_CLUSTER_SIZE = "dup_cluster_size"  # documents in that cluster, the kept one included
 
+# --- Domain (mixers/domains.py, docs/DOMAINS.md) ---------------------------------------------
+# Written for every row alive when the domain stage runs (null for rows dropped earlier).
+DOMAIN = "domain"  # one of pipeline.config.DOMAIN_LABELS, e.g. "science"
+DOMAIN_SCORE = "domain_score"  # 1.0 for a URL rule, the classifier's probability otherwise
+DOMAIN_SOURCE = "domain_source"  # what decided: "url", "classifier" or "none" (-> other)
+DOMAIN_MATCH = "domain_match"  # the URL rule that matched, e.g. "ut1:shopping:example.com"
+
 # --- Fate of the row ---------------------------------------------------------------------
 DROP_REASON = "drop_reason"  # null while the row is alive; first reason wins
 DROP_STAGE = "drop_stage"  # name of the stage that set drop_reason
@@ -136,9 +145,18 @@ class Reason:
     # dedup (the global step between the documents and the write phase)
     EXACT_DUPLICATE = "exact_duplicate"  # same normalised text as the kept document
     NEAR_DUPLICATE = "near_duplicate"  # in the MinHash/LSH cluster of the kept document
+    # rebalancing (the mix barrier after dedup, mixers/rebalance.py)
+    DOMAIN_DOWNSAMPLED = "domain_downsampled"  # hash(id, seed) above its domain's rate
 
 
 # Score columns of the quality filters, in DOC_SCHEMA and REJECTED_SCHEMA order.
+DOMAIN_FIELDS = [
+    (DOMAIN, pa.string()),
+    (DOMAIN_SCORE, pa.float32()),
+    (DOMAIN_SOURCE, pa.string()),
+    (DOMAIN_MATCH, pa.string()),
+]
+
 FILTER_SCORE_FIELDS = [
     (URL_MATCH, pa.string()),
     (GOPHER_DUP_PARA_FRAC, pa.float32()),
@@ -202,6 +220,7 @@ DOC_SCHEMA = pa.schema(
         (N_TOKENS, pa.int32()),
         (TOKENS, pa.list_(pa.uint32())),
         *FILTER_SCORE_FIELDS,
+        *DOMAIN_FIELDS,
         (DROP_REASON, pa.string()),
         (DROP_STAGE, pa.string()),
         (TEXT_HASH, pa.binary(16)),
@@ -220,6 +239,9 @@ SHARD_SCHEMA = pa.schema(
         (SOURCE, pa.string()),
         (LANG, pa.string()),
         (LANG_SCORE, pa.float32()),
+        (DOMAIN, pa.string()),
+        (DOMAIN_SCORE, pa.float32()),
+        (DOMAIN_SOURCE, pa.string()),
         (N_TOKENS, pa.int32()),
         (TOKENS, pa.list_(pa.uint32())),
         # since manifest format_version 2: what `crawlmill inspect --where` and the report use
@@ -248,6 +270,7 @@ REJECTED_SCHEMA = pa.schema(
         (DROP_REASON, pa.string()),
         (TEXT, pa.large_string()),
         *FILTER_SCORE_FIELDS,
+        *DOMAIN_FIELDS,
         (DUP_CLUSTER_ID, pa.string()),
         (DUP_CLUSTER_SIZE, pa.int32()),
         # since manifest format_version 2: what the row would have weighed (null: no text).

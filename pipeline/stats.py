@@ -33,6 +33,7 @@ from pipeline import schema as S
 from pipeline.shards import read_manifest
 
 TIMINGS_FILE = "timings.json"  # written by pipeline/runner.py
+REPEAT_ID_PATTERN = r"#r[0-9]+$"  # mixers.rebalance.REPEAT_SEPARATOR + copy number
 REBALANCE_FILE = "rebalance.json"  # written by domain rebalancing, when a run has it
 DOMAIN = getattr(S, "DOMAIN", "domain")  # the domain label column, when a run has it
 PERCENTILES = (0, 1, 10, 25, 50, 75, 90, 99, 100)
@@ -214,10 +215,11 @@ def drop_reasons(rejected: pa.Table) -> list[dict]:
     )
 
 
-def funnel(kept_totals: dict, drops: list[dict]) -> list[dict]:
+def funnel(kept_totals: dict, drops: list[dict], repeats: dict | None = None) -> list[dict]:
     """What is left after each stage and each rule: docs, chars, tokens. The first step
     holds everything read (chars/tokens: every text the pipeline ever extracted), the last
-    equals the kept documents."""
+    equals the kept documents. `kept_totals` counts original documents only; rebalancing's
+    repeats (`repeats`: their docs, chars, tokens) are one last step that adds."""
 
     def total(name: str) -> int | None:
         if kept_totals.get(name) is None or any(d[name] is None for d in drops):
@@ -232,7 +234,33 @@ def funnel(kept_totals: dict, drops: list[dict]) -> list[dict]:
                 left[name] -= drop[name]
         dropped = {name: drop[name] for name in ("docs", "chars", "tokens")}
         steps.append({"stage": drop["stage"], "reason": drop["reason"], **left, "dropped": dropped})
+    if repeats and repeats["docs"]:
+        for name in left:
+            if left[name] is not None and repeats[name] is not None:
+                left[name] += repeats[name]
+        added = {name: repeats[name] for name in ("docs", "chars", "tokens")}
+        steps.append(
+            {"stage": "rebalance", "reason": "repeats added", **left, "dropped": None}
+            | {"added": added}
+        )
     return steps
+
+
+def split_repeats(kept: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """(original documents, rebalancing's repeats): a repeat's id is `<id>#r<k>`
+    (mixers/rebalance.py). Records read = originals + rejected rows."""
+    if kept.num_rows == 0:
+        return kept, kept.slice(0, 0)
+    is_repeat = pc.match_substring_regex(kept[S.ID], REPEAT_ID_PATTERN)
+    return kept.filter(pc.invert(is_repeat)), kept.filter(is_repeat)
+
+
+def totals(table: pa.Table) -> dict:
+    return {
+        "docs": table.num_rows,
+        "tokens": _sum(column_or_none(table, S.N_TOKENS)),
+        "chars": _sum(column_or_none(table, S.TEXT_CHARS)),
+    }
 
 
 def dedup_clusters(rejected: pa.Table) -> dict:
@@ -285,7 +313,8 @@ def run_stats(directory: str | Path) -> dict:
     described = describe(kept)
     drops = drop_reasons(rejected)
     timings = _read_json(directory / TIMINGS_FILE)
-    records = kept.num_rows + rejected.num_rows
+    originals, repeats = split_repeats(kept)
+    records = originals.num_rows + rejected.num_rows
     domain_before = None
     if DOMAIN in rejected.schema.names and DOMAIN in kept.schema.names:
         rebalanced = rejected.filter(pc.equal(rejected[S.DROP_STAGE], "rebalance"))
@@ -293,7 +322,10 @@ def run_stats(directory: str | Path) -> dict:
             common = [n for n in (S.ID, DOMAIN, S.N_TOKENS, S.TEXT_CHARS) if n in kept.schema.names]
             common = [n for n in common if n in rebalanced.schema.names]
             both = pa.concat_tables(
-                [kept.select(common), rebalanced.select(common).cast(kept.select(common).schema)]
+                [
+                    originals.select(common),
+                    rebalanced.select(common).cast(originals.select(common).schema),
+                ]
             )
             domain_before = group_counts(both, DOMAIN)
     return {
@@ -311,7 +343,12 @@ def run_stats(directory: str | Path) -> dict:
         if S.LANG in rejected.schema.names
         else None,
         "drop_reasons": drops,
-        "funnel": funnel(described, drops),
+        "repeats": repeats.num_rows,
+        "funnel": funnel(
+            described | totals(originals) if repeats.num_rows else described,
+            drops,
+            totals(repeats),
+        ),
         "dedup_clusters": dedup_clusters(rejected),
         "domain_before_rebalance": domain_before,
         "rebalance": _read_json(directory / REBALANCE_FILE),

@@ -28,3 +28,8 @@ QUALITY_RULES_OFF = [
     f"filters.{name}.enabled=false"
     for name in ("gopher_repetition", "gopher_quality", "c4", "fineweb", "safety")
 ]
+
+# --set override that switches off domain rebalancing (on by default, mixers/rebalance.py),
+# for tests whose expected document counts are about other stages (dedup's kept == dropped
+# duplicates): rebalancing drops some documents and repeats others.
+REBALANCE_OFF = ["rebalance.enabled=false"]

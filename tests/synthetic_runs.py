@@ -33,6 +33,9 @@ def documents_table(lengths, seed: int = 0, first_id: int = 0) -> pa.Table:
             S.SOURCE: pa.array(["synthetic.warc.gz"] * n),
             S.LANG: pa.array(["en"] * n),
             S.LANG_SCORE: pa.array(np.full(n, 0.9, np.float32)),
+            S.DOMAIN: pa.array(["other"] * n),
+            S.DOMAIN_SCORE: pa.array(np.zeros(n, np.float32)),
+            S.DOMAIN_SOURCE: pa.array(["none"] * n),
             S.N_TOKENS: pa.array(lengths.astype(np.int32)),
             S.TOKENS: pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values),
         }

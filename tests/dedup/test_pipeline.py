@@ -15,6 +15,7 @@ import pytest
 from pipeline import schema as S
 from pipeline.config import ConfigError, load_config
 from pipeline.runner import run
+from tests.helpers import REBALANCE_OFF
 
 WET = "whatsinthebox-cc-main-2020-50.warc.wet.gz"  # 318 real multilingual WET pages
 
@@ -36,7 +37,7 @@ def outputs(out: Path) -> dict[str, bytes]:
 
 
 def test_exact_duplicates_across_input_files(two_copies, ray_local, tmp_path):
-    cfg = load_config(None, ["engine.chunk_records=64"])
+    cfg = load_config(None, ["engine.chunk_records=64", *REBALANCE_OFF])
     run(cfg, two_copies, tmp_path / "out", num_cpus=2, log=lambda line: None)
     rejected = pq.read_table(tmp_path / "out" / "rejected")
     exact = rejected.filter(pc.equal(rejected[S.DROP_REASON], S.Reason.EXACT_DUPLICATE))

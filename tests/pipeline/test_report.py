@@ -80,7 +80,8 @@ def test_report_counts_equal_the_manifest_and_rejected(sample_report, chromium):
     manifest = read_manifest(out)
     rejected = pq.read_table(out / "rejected")
     totals = manifest["totals"]
-    assert shown["records"] == totals["records"] == totals["docs"] + rejected.num_rows
+    repeats = totals["repeats"]  # rebalancing's extra copies are kept docs, not records
+    assert shown["records"] == totals["records"] == totals["docs"] - repeats + rejected.num_rows
     assert shown["docs"] == totals["docs"]
     assert shown["rejected"] == totals["rejected"] == rejected.num_rows
     assert shown["tokens"] == totals["tokens"]
@@ -98,7 +99,8 @@ def test_report_counts_equal_the_manifest_and_rejected(sample_report, chromium):
     )
     assert funnel[0] == ["input", "records read", totals["records"]]
     assert funnel[-1][2] == totals["docs"]
-    assert len(funnel) == 1 + len(by_reason)
+    # one step per drop reason, and rebalancing's repeats as the last step when there are any
+    assert len(funnel) == 1 + len(by_reason) + (1 if repeats else 0)
 
 
 def test_funnel_chars_and_tokens_add_up(sample_run):
@@ -110,7 +112,8 @@ def test_funnel_chars_and_tokens_add_up(sample_run):
     assert last["tokens"] == manifest["totals"]["tokens"]
     assert last["chars"] == manifest["totals"]["chars"]
     rejected_tokens = sum(n or 0 for n in rejected[S.N_TOKENS].to_pylist())
-    assert first["tokens"] == manifest["totals"]["tokens"] + rejected_tokens
+    added = stats["funnel"][-1].get("added") or {"tokens": 0}  # rebalancing's repeats
+    assert first["tokens"] == manifest["totals"]["tokens"] - added["tokens"] + rejected_tokens
     assert rejected_tokens == manifest["rejected"]["tokens"] > 0
     # rows dropped after extraction weigh something; rows dropped by the reader do not
     by_stage = {d["reason"]: d for d in stats["drop_reasons"]}
@@ -142,7 +145,17 @@ def test_report_of_a_run_without_timings_or_domains(sample_run, tmp_path):
     bare = tmp_path / "bare"
     shutil.copytree(out, bare, ignore=shutil.ignore_patterns(WORK_DIR, "timings.json"))
     page = write_report(bare, tmp_path / "r.html").read_text()
-    assert "No timings.json" in page and "no domain labels" in page
+    assert "No timings.json" in page and "no domain labels" not in page
+    # a run written without domain labels: the columns are absent from its files
+    manifest = read_manifest(bare)
+    for shard in manifest["shards"]:
+        path = bare / shard["file"]
+        table = pa.ipc.open_file(pa.BufferReader(path.read_bytes())).read_all()
+        table = table.drop_columns([n for n in table.schema.names if n.startswith("domain")])
+        with pa.ipc.new_file(str(path), table.schema) as writer:
+            writer.write_table(table)
+    page = write_report(bare, tmp_path / "r2.html").read_text()
+    assert "no domain labels" in page
 
 
 def test_the_browser_check_sees_errors_and_requests(chromium, tmp_path):
@@ -160,52 +173,28 @@ def test_the_browser_check_sees_errors_and_requests(chromium, tmp_path):
     assert "https://example.invalid/x.png" in chromium.requested_urls()
 
 
-def add_domains(out, target):
-    """The sample run as a run with domain labels and rebalancing would leave it: a
-    `domain` column in shards and rejected/, some rows dropped by stage "rebalance"."""
-    shutil.copytree(out, target, ignore=shutil.ignore_patterns(WORK_DIR))
-    manifest = read_manifest(target)
-    for shard in manifest["shards"]:
-        path = target / shard["file"]
-        table = pa.ipc.open_file(pa.BufferReader(path.read_bytes())).read_all()
-        domains = ["science" if lang == "en" else "other" for lang in table[S.LANG].to_pylist()]
-        table = table.append_column("domain", pa.array(domains))
-        with pa.ipc.new_file(str(path), table.schema) as writer:
-            writer.write_table(table)
-    for name in manifest["rejected"]["files"]:
-        table = pq.read_table(target / name)
-        table = table.append_column("domain", pa.nulls(table.num_rows, pa.string()))
-        # rows that rebalancing downsampled: 'other' documents, 1,000 tokens each
-        extra = table.slice(0, 2).to_pylist()
-        for i, row in enumerate(extra):
-            row.update(
-                {S.ID: f"rebalanced-{name}-{i}", S.DROP_STAGE: "rebalance", "domain": "other"}
-            )
-            row.update({S.DROP_REASON: "rebalance_downsampled", S.N_TOKENS: 1000})
-        table = pa.concat_tables([table, pa.Table.from_pylist(extra, table.schema)])
-        pq.write_table(table, target / name)
-    (target / "rebalance.json").write_text('{"targets": {"science": 0.5, "other": 0.5}}')
-    return target
-
-
-def test_domains_before_and_after_rebalancing(sample_run, tmp_path):
+def test_domains_before_and_after_rebalancing(sample_run):
+    """The sample run has real domain labels and rebalancing (on by default): the stats
+    computed from the files agree with the rebalancing barrier's own report."""
     out, _, _ = sample_run
-    run_dir = add_domains(out, tmp_path / "domains")
-    stats = run_stats(run_dir)
-    manifest = read_manifest(run_dir)
+    stats = run_stats(out)
+    manifest = read_manifest(out)
     after, before = stats["kept"]["by_domain"], stats["domain_before_rebalance"]
-    assert after["science"]["docs"] == manifest["languages"]["en"]["docs"]
-    extra = 2 * len(manifest["rejected"]["files"])
-    assert before["other"]["docs"] == after["other"]["docs"] + extra
-    assert before["other"]["tokens"] == after["other"]["tokens"] + 1000 * extra
-    assert before["science"] == after["science"]
-    page = render(run_dir)
-    assert "before and after rebalancing" in page and "rebalance.json" in page
-    assert "rebalance_downsampled" in page
-    # a stage the pipeline does not know yet still lands in the funnel, after the others
+    report = stats["rebalance"]["domains"]
+    assert before is not None and report
+    for domain, row in report.items():
+        assert before.get(domain, {}).get("docs", 0) == row["docs_before"], domain
+        assert after.get(domain, {}).get("docs", 0) == row["docs_after"], domain
+        assert after.get(domain, {}).get("tokens", 0) == row["tokens_after"], domain
+    assert stats["repeats"] == manifest["totals"]["repeats"]
+    # the funnel ends on the kept documents, repeats added last
     assert stats["funnel"][-1]["docs"] == manifest["totals"]["docs"]
-    assert stats["funnel"][-1]["reason"] == "rebalance_downsampled"
+    if stats["repeats"]:
+        assert stats["funnel"][-1]["reason"] == "repeats added"
+    page = render(out)
+    assert "before and after rebalancing" in page and "rebalance.json" in page
     from pipeline.inspect import inspect_run
 
-    info = inspect_run(run_dir, where=["domain=science"])
-    assert info["kept"]["docs"] == after["science"]["docs"]
+    for domain in after:
+        info = inspect_run(out, where=[f"domain={domain}"])
+        assert info["kept"]["docs"] == after[domain]["docs"]

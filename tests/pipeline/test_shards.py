@@ -21,6 +21,9 @@ def make_docs(lengths: list[int], seed: int = 0) -> pa.Table:
             S.SOURCE: ["a.warc.gz"] * len(lengths),
             S.LANG: ["en"] * len(lengths),
             S.LANG_SCORE: pa.array([0.9] * len(lengths), pa.float32()),
+            S.DOMAIN: ["other"] * len(lengths),
+            S.DOMAIN_SCORE: pa.array([0.0] * len(lengths), pa.float32()),
+            S.DOMAIN_SOURCE: ["none"] * len(lengths),
             S.N_TOKENS: pa.array(lengths, pa.int32()),
             S.TOKENS: pa.array(tokens, pa.list_(pa.uint32())),
         }

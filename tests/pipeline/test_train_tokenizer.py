@@ -24,7 +24,7 @@ from pipeline.train_tokenizer import (
     iter_documents,
     train_tokenizer,
 )
-from tests.helpers import QUALITY_RULES_OFF, doc_batch
+from tests.helpers import QUALITY_RULES_OFF, REBALANCE_OFF, doc_batch
 
 QUIET = {"log": lambda *a: None}
 
@@ -33,7 +33,8 @@ QUIET = {"log": lambda *a: None}
 def sample_run(ray_local, sample_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tok-run") / "run"
     # every real document of the sample: training, not filtering, is under test here
-    cfg = load_config(None, QUALITY_RULES_OFF)
+    # (nor rebalancing: the trainer reads _work/docs, which holds no repeats)
+    cfg = load_config(None, [*QUALITY_RULES_OFF, *REBALANCE_OFF])
     run(cfg, [str(sample_dir)], out, num_cpus=2, log=lambda *a: None)
     return out
 
