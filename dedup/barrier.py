@@ -57,7 +57,7 @@ from dedup.shuffle import column, read_partition, write_partitioned
 from dedup.stage import document_keys
 from pipeline import schema as S
 from pipeline.config import DedupConfig, NearDedupConfig
-from pipeline.io import finished_files
+from pipeline.io import crash_point, finished_files
 from pipeline.stage import mark_dropped
 
 DEDUP_DIR = "dedup"  # under the run's _work/
@@ -566,6 +566,7 @@ def run_dedup(
         start = time.perf_counter()
         results = executor.map(fn, calls)
         timings["rounds"][name] = round_timing(time.perf_counter() - start, results)
+        crash_point(f"dedup:round:{name}")  # resume tests: kill -9 between two rounds
         return results
 
     log(
@@ -593,6 +594,7 @@ def run_dedup(
         )
         tasks = cc_stats.pop("tasks")
         timings["rounds"]["components"] = round_timing(time.perf_counter() - start, tasks)
+        crash_point("dedup:round:components")
         run_round("members", members_task, [(plan, p, member_files) for p in range(partitions)])
         survivors = run_round("survivors", survivors_task, by_partition)
         stats["near"].update(

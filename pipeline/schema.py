@@ -136,6 +136,9 @@ class Reason:
     # dedup (the global step between the documents and the write phase)
     EXACT_DUPLICATE = "exact_duplicate"  # same normalised text as the kept document
     NEAR_DUPLICATE = "near_duplicate"  # in the MinHash/LSH cluster of the kept document
+    # exact dedup before extraction (dedup/pre.py): never extracted
+    PAYLOAD_DUPLICATE = "payload_duplicate"  # same HTTP body (+ charset) as an earlier record
+    URL_DUPLICATE = "url_duplicate"  # same normalised target URI as an earlier record
 
 
 # Score columns of the quality filters, in DOC_SCHEMA and REJECTED_SCHEMA order.
