@@ -27,7 +27,11 @@ is one Ray task per range or partition, exchanging files (dedup/shuffle.py):
    root) for every non-root member of a near-duplicate cluster;
 6. survivors (per partition, two rounds): members joined with their attributes, grouped
    by root; the best member by `dedup.survivor` is kept, the others are near drops;
-7. finalize (per range): exact + near drops of the range -> `drops-RRRRR.parquet`.
+7. resolve (per partition, when both passes run): an exact drop whose survivor was then
+   near-dropped names the near cluster's kept document instead (exact drops routed by
+   their survivor, near drops by their own key, joined), so every `dup_cluster_id`
+   names a document that is in the shards;
+8. finalize (per range): exact + near drops of the range -> `drops-RRRRR.parquet`.
 
 No task holds more than its range or partition (memory figures: docs/DEDUP.md), and
 every decision is a deterministic function of the data, so the side table is identical
@@ -274,11 +278,13 @@ def _decide_groups(table: pa.Table, group: str, criteria: list[str], reason: str
     dropped = ~first_of_group  # every row after its group's first: groups of >= 2
     ids = table["id"].chunk(0) if n else pa.array([], pa.string())
     survivor_of_row = pa.array(starts[group_of_row]) if n else pa.array([], pa.int64())
+    keys = column(table, "key", np.uint64)
     drops = {
-        "key": column(table, "key", np.uint64)[dropped],
-        "reason": pa.array([reason] * int(dropped.sum()), pa.string()),
+        "key": keys[dropped],
+        "survivor": keys[starts[group_of_row]][dropped] if n else keys,
         "cluster_id": ids.take(survivor_of_row).filter(pa.array(dropped)),
         "cluster_size": sizes[group_of_row][dropped].astype(np.int32),
+        "reason": pa.array([reason] * int(dropped.sum()), pa.string()),
     }
     histogram = Counter(size_bin(int(s)) for s in sizes[sizes >= 2])
     return drops, histogram, int((sizes >= 2).sum())
@@ -304,6 +310,13 @@ def exact_task(plan: Plan, partition: int) -> dict:
         plan.range_of(drops["key"]),
         plan.n_ranges,
     )
+    if plan.cfg.near.enabled:  # the survivor may be near-dropped later: resolve (round 7)
+        write_partitioned(
+            plan.path(f"exactrefs-{partition:05d}.arrow"),
+            drops,
+            node_partition(drops["survivor"], plan.n_partitions),
+            plan.n_partitions,
+        )
     return {"removed": int(len(drops["key"])), "clusters": clusters, "histogram": dict(histogram)}
 
 
@@ -441,7 +454,52 @@ def survivors_task(plan: Plan, partition: int) -> dict:
         plan.range_of(drops["key"]),
         plan.n_ranges,
     )
+    if plan.cfg.exact:  # by the dropped key, to resolve exact drops that name it (round 7)
+        write_partitioned(
+            plan.path(f"nearbykey-{partition:05d}.arrow"),
+            {"key": drops["key"], "cluster_id": drops["cluster_id"]},
+            node_partition(drops["key"], plan.n_partitions),
+            plan.n_partitions,
+        )
     return {"removed": int(len(drops["key"])), "clusters": clusters, "histogram": dict(histogram)}
+
+
+# --- cluster ids that name the kept document ------------------------------------------------
+
+
+def resolve_task(plan: Plan, partition: int) -> dict:
+    """Round 7: an exact drop names its group's survivor S; when S was itself near-dropped,
+    name the document kept in S's near cluster instead (a near survivor is never dropped,
+    so one hop ends every chain). The exact drops come routed by S, the near drops by
+    their own key: a join inside the partition."""
+    refs = read_partition(plan.partition_paths("exactrefs"), partition)
+    near = read_partition(plan.partition_paths("nearbykey"), partition)
+    survivor = column(refs, "survivor", np.uint64)
+    cluster_id = refs["cluster_id"].combine_chunks()
+    near_keys = column(near, "key", np.uint64)
+    resolved = 0
+    if len(survivor) and len(near_keys):
+        order = np.argsort(near_keys, kind="stable")
+        sorted_keys = near_keys[order]
+        position = np.minimum(np.searchsorted(sorted_keys, survivor), len(sorted_keys) - 1)
+        found = sorted_keys[position] == survivor
+        near_ids = near["cluster_id"].combine_chunks().take(pa.array(order[position]))
+        cluster_id = pc.if_else(pa.array(found), near_ids, cluster_id)
+        resolved = int(found.sum())
+    keys = column(refs, "key", np.uint64)
+    write_partitioned(
+        plan.path(f"exactresolved-{partition:05d}.arrow"),
+        {
+            "key": keys,
+            "survivor": survivor,
+            "cluster_id": cluster_id,
+            "cluster_size": refs["cluster_size"].combine_chunks(),
+            "reason": refs["reason"].combine_chunks(),
+        },
+        plan.range_of(keys),
+        plan.n_ranges,
+    )
+    return {"resolved": resolved}
 
 
 # --- the side table -----------------------------------------------------------------------
@@ -459,10 +517,11 @@ DROPS_SCHEMA = pa.schema(
 
 
 def finalize_task(plan: Plan, range_index: int) -> dict:
-    """Round 7: the range's exact and near drops -> drops-RRRRR.parquet, sorted by key."""
+    """Round 8: the range's exact and near drops -> drops-RRRRR.parquet, sorted by key."""
     tables = []
     if plan.cfg.exact:
-        tables.append(read_partition(plan.partition_paths("exactdrops"), range_index))
+        exact = "exactresolved" if plan.cfg.near.enabled else "exactdrops"
+        tables.append(read_partition(plan.partition_paths(exact), range_index))
     if plan.cfg.near.enabled:
         tables.append(read_partition(plan.partition_paths("neardrops"), range_index))
     tables = [t for t in tables if t is not None and t.num_rows]
@@ -597,6 +656,9 @@ def run_dedup(
         crash_point("dedup:round:components")
         run_round("members", members_task, [(plan, p, member_files) for p in range(partitions)])
         survivors = run_round("survivors", survivors_task, by_partition)
+        if cfg.exact:
+            resolved = run_round("resolve", resolve_task, by_partition)
+            stats["exact"]["cluster_ids_resolved"] = sum(r["resolved"] for r in resolved)
         stats["near"].update(
             {
                 "bands": bands,

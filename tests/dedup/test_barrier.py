@@ -177,3 +177,42 @@ def test_exact_only_and_bad_lsh_params(tmp_path):
             replace(CFG, near=replace(CFG.near, bands=20, rows=10)),
             tmp_path / "dedup3",
         )
+
+
+def test_cluster_ids_name_kept_documents_through_chains(tmp_path):
+    """An exact group's survivor that the near pass then drops: the group's other members
+    must name the document finally kept (the near cluster's survivor), not it."""
+    base = words_text(21)
+    docs = [
+        {"id": "exact-survivor", "text": base, "quality": 0.5},  # best of its exact group
+        {"id": "copy-1", "text": base.upper(), "quality": 0.1},
+        {"id": "keeper", "text": edited(base, 2, 5), "quality": 0.9},  # near, J ~0.93
+        {"id": "copy-2", "text": base + " ", "quality": None},
+        {"id": "alone", "text": words_text(22)},
+    ]
+    write_parts(tmp_path / "docs", [docs[:2], docs[2:]])
+    outcomes = []
+    for partitions, per_range in [(1, 50_000), (4, 1), (7, 2)]:
+        out = tmp_path / f"dedup-{partitions}"
+        result = run_dedup(
+            tmp_path / "docs",
+            CFG,
+            out,
+            partitions=partitions,
+            docs_per_range=per_range,
+            log=lambda line: None,
+        )
+        outcomes.append(dropped(out, tmp_path / "docs"))
+        assert result.stats["exact"]["cluster_ids_resolved"] == 2
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+    assert outcomes[0] == {
+        "exact-survivor": ("near_duplicate", "keeper", 2),
+        "copy-1": ("exact_duplicate", "keeper", 3),  # size: of the exact group
+        "copy-2": ("exact_duplicate", "keeper", 3),
+    }
+    # without the near pass the chain has one link: the exact survivor is kept
+    exact_only = replace(CFG, near=replace(CFG.near, enabled=False))
+    run_dedup(tmp_path / "docs", exact_only, tmp_path / "exact", log=lambda line: None)
+    assert {kept for _, kept, _ in dropped(tmp_path / "exact", tmp_path / "docs").values()} == {
+        "exact-survivor"
+    }

@@ -66,6 +66,16 @@ def test_exact_duplicates_across_input_files(two_copies, ray_local, tmp_path):
         .to_pylist()
     ]
     assert set(sources) == {two_copies[0]}
+    # every cluster id names a document that is in the shards (chains resolved)
+    kept_ids = {
+        doc_id
+        for shard in manifest["shards"]
+        for doc_id in pa.ipc.open_file(tmp_path / "out" / shard["file"])
+        .read_all()[S.ID]
+        .to_pylist()
+    }
+    named = set(rejected[S.DUP_CLUSTER_ID].drop_null().to_pylist())
+    assert named and named <= kept_ids
 
 
 def test_same_bytes_whatever_parallelism_batch_and_partitions(two_copies, ray_local, tmp_path):

@@ -114,3 +114,41 @@ def test_kill_during_shard_writing_then_resume(reference, sample_dir, tmp_path, 
     timings = finish(sample_dir, out)
     assert timings["chunks_processed"] == 0  # every chunk was done: only the writing is redone
     assert_same_output(out, reference)
+
+
+def kill_at(sample_dir: Path, out: Path, crash_at: str) -> None:
+    """Run until the crash point kills the run, then check the pass was left mid-way."""
+    proc = crawlmill_run(sample_dir, out, crash_at=crash_at)
+    proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL
+    kill_tree(proc)
+    pass_dir = out / WORK_DIR / crash_at.split(":")[0]
+    assert (pass_dir / "tmp").is_dir()  # killed mid-pass: its scratch files are there
+    assert not (pass_dir / "done.json").exists()
+    assert not (out / "manifest.json").exists()
+
+
+def test_kill_between_dedup_rounds_then_resume(reference, sample_dir, tmp_path):
+    """kill -9 after the first round of the global dedup step, then (rerun) after its last
+    round: each rerun wipes the step's scratch files and runs it again from its first
+    round; the output equals an uninterrupted run's, and no chunk is extracted twice."""
+    out = tmp_path / "out"
+    kill_at(sample_dir, out, "dedup:round:scan")
+    total = len(json.loads((out / WORK_DIR / "chunks.json").read_text()))
+    assert len(list((out / WORK_DIR / "docs").glob("*.parquet"))) == total
+    kill_at(sample_dir, out, "dedup:round:finalize")  # drops written, not yet published
+
+    timings = finish(sample_dir, out)
+    assert timings["chunks_processed"] == 0
+    assert_same_output(out, reference)
+
+
+def test_kill_during_dedup_before_extraction_then_resume(reference, sample_dir, tmp_path):
+    out = tmp_path / "out"
+    kill_at(sample_dir, out, "dedup_pre:round:decide")
+    assert not list((out / WORK_DIR / "docs").glob("*.parquet"))  # before the documents phase
+
+    timings = finish(sample_dir, out)
+    total = len(json.loads((out / WORK_DIR / "chunks.json").read_text()))
+    assert timings["chunks_processed"] == total
+    assert_same_output(out, reference)
