@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/dedup_scale.py global --rows 1000000 --partitions 4,16
 	$(BIN)/python bench/dedup_quality.py --families 600 --seed 0
 	$(BIN)/python bench/dedup_clough.py
+	$(BIN)/python bench/dedup_pre.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline filters dedup mixers tests bench
