@@ -24,9 +24,11 @@ scan and before the documents phase (`dedup.pre_extraction`, default `[payload_d
 
 The documents phase marks the dropped rows before its first stage (drop_stage
 `dedup_pre`), so they are never extracted, and the write phase fills their dup_* columns;
-they are rows like any other (records read == kept + rejected). A rerun after done.json
-skips the pass; a crash inside it reruns it from scratch (tmp wiped). Decisions depend
-only on the input, never on the number of tasks or workers.
+they are rows like any other (records read == kept + rejected). Each drop also records
+where its survivor is, so the dedup barrier can rename it when it drops that survivor
+(dedup/barrier.py, round 7): `dup_cluster_id` names a document in the shards. A rerun
+after done.json skips the pass; a crash inside it reruns it from scratch (tmp wiped).
+Decisions depend only on the input, never on the number of tasks or workers.
 
 Survivor rule: `dedup.survivor` as far as it can be known before extraction. Equal
 payloads make equal texts, so quality and length tie and the first of `id` / `first` in
@@ -82,6 +84,11 @@ DROPS_SCHEMA = pa.schema(
         (S.DROP_REASON, pa.string()),
         (S.DUP_CLUSTER_ID, pa.string()),
         (S.DUP_CLUSTER_SIZE, pa.int32()),
+        # where the survivor is: the dedup barrier follows it (its cluster id is resolved
+        # to the document finally kept when a later pass drops the survivor)
+        ("survivor_file", pa.int32()),
+        ("survivor_chunk", pa.int32()),
+        ("survivor_row", pa.int32()),
     ]
 )
 
@@ -216,6 +223,7 @@ def decide_task(plan: PrePlan, partition: int) -> dict:
     kind = column(table, "kind", np.int8)[dropped]
     reason_names = [REASONS[k] for k in plan.kinds]
     survivor_ids = table["id"].take(pa.array(starts[group])) if n else table["id"]
+    survivor_rows = starts[group][dropped] if n else starts
     files = column(table, "file", np.int32)[dropped]
     drops = {
         "file": files,
@@ -225,6 +233,9 @@ def decide_task(plan: PrePlan, partition: int) -> dict:
         "reason": pa.array([reason_names[k] for k in kind.tolist()], pa.string()),
         "cluster_id": survivor_ids.filter(pa.array(dropped)).combine_chunks(),
         "cluster_size": sizes[group][dropped].astype(np.int32),
+        "survivor_file": column(table, "file", np.int32)[survivor_rows],
+        "survivor_chunk": column(table, "chunk", np.int32)[survivor_rows],
+        "survivor_row": column(table, "row", np.int32)[survivor_rows],
     }
     write_partitioned(
         plan.path(f"drops-{partition:05d}.arrow"),
@@ -254,6 +265,9 @@ def finalize_task(plan: PrePlan, group: int) -> dict:
             S.DROP_REASON: table["reason"],
             S.DUP_CLUSTER_ID: table["cluster_id"],
             S.DUP_CLUSTER_SIZE: table["cluster_size"],
+            "survivor_file": table["survivor_file"],
+            "survivor_chunk": table["survivor_chunk"],
+            "survivor_row": table["survivor_row"],
         },
         schema=DROPS_SCHEMA,
     )
@@ -410,20 +424,25 @@ class PreDecisions:
 
     def fill_clusters(self, docs: pa.Table, file_index: int, chunk_index: int) -> pa.Table:
         """Write phase: dup_cluster_id/size of the chunk's pre-extraction drops (the
-        columns exist already: the dedup barrier's apply_decisions adds them)."""
+        columns exist already: the dedup barrier's apply_decisions adds them, and has set
+        them already where it resolved a survivor that a later pass dropped)."""
         drops = self.for_chunk(file_index, chunk_index)
         if not drops.num_rows:
             return docs
-        rows = column(drops, "row", np.int64)
-        ids = np.array(docs[S.DUP_CLUSTER_ID].to_pylist(), dtype=object)
+        ids = docs[S.DUP_CLUSTER_ID].to_pylist()
         sizes = docs[S.DUP_CLUSTER_SIZE].to_pylist()
-        ids[rows] = drops[S.DUP_CLUSTER_ID].to_pylist()
-        for row, size in zip(rows.tolist(), drops[S.DUP_CLUSTER_SIZE].to_pylist(), strict=True):
-            sizes[row] = size
+        for row, cluster_id, size in zip(
+            drops["row"].to_pylist(),
+            drops[S.DUP_CLUSTER_ID].to_pylist(),
+            drops[S.DUP_CLUSTER_SIZE].to_pylist(),
+            strict=True,
+        ):
+            if ids[row] is None:
+                ids[row], sizes[row] = cluster_id, size
         docs = docs.set_column(
             docs.schema.get_field_index(S.DUP_CLUSTER_ID),
             S.DUP_CLUSTER_ID,
-            pa.array(ids.tolist(), pa.string()),
+            pa.array(ids, pa.string()),
         )
         return docs.set_column(
             docs.schema.get_field_index(S.DUP_CLUSTER_SIZE),
