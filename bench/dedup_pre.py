@@ -1,11 +1,13 @@
 """Measure the exact-dedup pass that runs before extraction (dedup/pre.py).
 
     python bench/dedup_pre.py [WARC] [--copies 2] [--num-cpus 2] [--keys payload_digest,url]
+                              [--serial]
 
 Writes one input file holding WARC's records `--copies` times over (gzip members
 concatenated: every page of the second copy is an exact duplicate of one of the first),
 cuts it into chunks of 200 records as the runner does, and runs the pass on a local Ray
-with `--num-cpus` CPUs. Prints: wall seconds of the pass (after the chunk scan), records/s
+with `--num-cpus` CPUs (`--serial`: every task in this process, no Ray: the per-core
+rate). Prints: wall seconds of the pass (after the chunk scan), records/s
 and pages checked/s over those seconds, records removed, the largest task's peak RSS and
 RSS growth (dedup/executor.py measures each task), and the extraction time the removed
 pages no longer cost at the measured trafilatura rate (~29 pages/s per core,
@@ -36,6 +38,7 @@ def main() -> None:
     parser.add_argument("--num-cpus", type=int, default=2)
     parser.add_argument("--keys", default="payload_digest")
     parser.add_argument("--chunk-records", type=int, default=200)
+    parser.add_argument("--serial", action="store_true", help="no Ray: one core")
     args = parser.parse_args()
     warc = Path(args.warc)
     if not warc.is_file():
@@ -43,7 +46,7 @@ def main() -> None:
 
     import ray
 
-    from dedup.executor import RayExecutor
+    from dedup.executor import RayExecutor, SerialExecutor
     from dedup.pre import run_pre_dedup
     from pipeline.warc import scan_chunks
 
@@ -53,9 +56,13 @@ def main() -> None:
         data = warc.read_bytes()
         doubled.write_bytes(data * args.copies)
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        ray.init(
-            address="local", num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False
-        )
+        if not args.serial:
+            ray.init(
+                address="local",
+                num_cpus=args.num_cpus,
+                include_dashboard=False,
+                log_to_driver=False,
+            )
         start = time.perf_counter()
         chunks = scan_chunks(str(doubled), 0, args.chunk_records)
         scan_seconds = time.perf_counter() - start
@@ -66,13 +73,14 @@ def main() -> None:
             args.keys.split(","),
             work / "dedup_pre",
             max_payload_bytes=10 << 20,
-            executor=RayExecutor(),
+            executor=SerialExecutor() if args.serial else RayExecutor(),
             log=lambda line: None,
         )
         seconds = time.perf_counter() - start
         rounds = result.timings["rounds"]
         removed = result.stats["removed"]
         figures = {
+            "executor": "serial (1 process)" if args.serial else f"Ray, {args.num_cpus} CPUs",
             "input_bytes": len(data) * args.copies,
             "records": records,
             "chunks": len(chunks),

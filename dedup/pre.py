@@ -67,7 +67,7 @@ PRE_DIR = "dedup_pre"  # under the run's _work/
 DONE_FILE = "done.json"
 DROP_STAGE = "dedup_pre"
 REASONS = {"payload_digest": S.Reason.PAYLOAD_DUPLICATE, "url": S.Reason.URL_DUPLICATE}
-# Sizing: a keys task reads ~16 x 200 records (~1-2 s of reading, bench/dedup_pre.py); a
+# Sizing: a keys task reads up to 16 x 200 records (~1-2 s of reading); a
 # key record is ~60 bytes, so 4 M per partition keep a decide task near 500 MB at most;
 # a file group holds the drops of ~100,000 records, which each documents-phase worker
 # reads (cached) for its chunks.
@@ -298,11 +298,12 @@ def run_pre_dedup(
     survivor: list[str] = ("quality", "length", "id"),
     executor=None,
     partitions: int = 0,
-    chunks_per_task: int = CHUNKS_PER_TASK,
+    chunks_per_task: int = 0,
     log=print,
 ) -> PreResult:
     """The pre-extraction pass over every chunk of the run (see the module docstring);
-    writes `out_dir/drops-GGGGG.parquet` and `out_dir/done.json`."""
+    writes `out_dir/drops-GGGGG.parquet` and `out_dir/done.json`. `chunks_per_task`: 0 =
+    automatic (at most CHUNKS_PER_TASK, at least ~4 tasks per worker)."""
     out = Path(out_dir)
     done = out / DONE_FILE
     if done.exists():
@@ -311,6 +312,9 @@ def run_pre_dedup(
     chunks = sorted(chunks, key=lambda c: (c.file_index, c.chunk_index))
     records = sum(c.n_records for c in chunks)
     n_files = max((c.file_index for c in chunks), default=0) + 1
+    if not chunks_per_task:  # at most 16, and at least ~4 tasks per worker to balance
+        chunks_per_task = min(CHUNKS_PER_TASK, math.ceil(len(chunks) / (4 * executor.workers)))
+        chunks_per_task = max(1, chunks_per_task)
     batches = [chunks[i : i + chunks_per_task] for i in range(0, len(chunks), chunks_per_task)]
     if not partitions:
         partitions = max(executor.workers, math.ceil(records * len(kinds) / KEYS_PER_PARTITION))
