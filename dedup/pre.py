@@ -403,7 +403,7 @@ class PreDecisions:
             new = np.ones(len(files), dtype=bool)
             new[1:] = (files[1:] != files[:-1]) | (chunks[1:] != chunks[:-1])
             starts = np.flatnonzero(new).tolist()
-            ends = [*starts[1:], len(files)]
+            ends = [*starts[1:], len(files)] if starts else []  # a group may have none
             for a, b in zip(starts, ends, strict=True):
                 self._by_chunk[(int(files[a]), int(chunks[a]))] = table.slice(a, b - a)
             self._group = group

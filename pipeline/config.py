@@ -258,8 +258,9 @@ class DedupConfig:
     exact: bool = True  # exact pass: hash of the normalised text, before the near pass
     # Exact dedup BEFORE extraction (dedup/pre.py), so repeated pages skip the extractor
     # (the pipeline's bottleneck): payload_digest = SHA-1 of the decoded HTTP body + its
-    # HTTP charset; url = the normalised target URI (keeps the first capture of a URL,
-    # whatever its content). The first occurrence in input order is kept. [] = off.
+    # HTTP charset; url = the normalised target URI (keeps one capture of a URL, whatever
+    # the others hold). Kept: by `survivor` below as far as known before extraction (id,
+    # or first = input order; dedup/pre.py). [] = off.
     pre_extraction: list[str] = field(default_factory=lambda: ["payload_digest"])
     near: NearDedupConfig = field(default_factory=NearDedupConfig)
     # Which member of a duplicate cluster is kept: quality = highest quality_score (rows

@@ -14,11 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from dedup.executor import SerialExecutor
-from dedup.pre import DROP_STAGE, PRE_DIR, normalize_url, payload_key, run_pre_dedup
+from dedup.pre import DROP_STAGE, PRE_DIR, PreDecisions, normalize_url, payload_key, run_pre_dedup
 from pipeline import schema as S
 from pipeline.config import ConfigError, load_config
 from pipeline.runner import WORK_DIR, run
-from pipeline.warc import scan_chunks
+from pipeline.warc import read_chunk, scan_chunks
 
 WHIRLWIND = "whirlwind-cc-main-2024-22.warc.gz"  # one real CC-MAIN-2024-22 page
 CHATNOIR = "chatnoir-cc-main-2020-34.warc.gz"  # 16 real CC-MAIN-2020-34 captures
@@ -178,3 +178,14 @@ def test_survivor_rule_before_extraction(inputs, tmp_path, survivor, dropped):
     rows = read_drops(out).to_pylist()
     assert len(rows) == 1 and rows[0][S.DUP_CLUSTER_ID] == ({PAGE_ID, COPY_ID} - {dropped}).pop()
     assert rows[0]["file_index"] == (0 if dropped == COPY_ID else 1)
+
+
+def test_a_file_group_without_drops(tmp_path, sample_dir):
+    """Most file groups of a crawl have no duplicate at all: their chunks read as none."""
+    chunks = scan_chunks(str(sample_dir / WHIRLWIND), 0, 2)
+    result = run_pre_dedup(chunks, ["payload_digest", "url"], tmp_path, max_payload_bytes=1 << 20)
+    assert result.stats["removed"] == 0 and result.stats["checked"] == 1
+    decisions = PreDecisions(tmp_path)
+    raw = read_chunk(chunks[0], 1 << 20)
+    assert decisions.mark(raw, 0, 0) == raw
+    assert decisions.for_chunk(0, 1).num_rows == 0 and decisions.for_chunk(5, 0).num_rows == 0
