@@ -128,27 +128,23 @@ def kill_at(sample_dir: Path, out: Path, crash_at: str) -> None:
     assert not (out / "manifest.json").exists()
 
 
-def test_kill_between_dedup_rounds_then_resume(reference, sample_dir, tmp_path):
-    """kill -9 after the first round of the global dedup step, then (rerun) after its last
-    round: each rerun wipes the step's scratch files and runs it again from its first
-    round; the output equals an uninterrupted run's, and no chunk is extracted twice."""
-    out = tmp_path / "out"
-    kill_at(sample_dir, out, "dedup:round:scan")
-    total = len(json.loads((out / WORK_DIR / "chunks.json").read_text()))
-    assert len(list((out / WORK_DIR / "docs").glob("*.parquet"))) == total
-    kill_at(sample_dir, out, "dedup:round:finalize")  # drops written, not yet published
-
-    timings = finish(sample_dir, out)
-    assert timings["chunks_processed"] == 0
-    assert_same_output(out, reference)
-
-
-def test_kill_during_dedup_before_extraction_then_resume(reference, sample_dir, tmp_path):
+def test_kill_during_dedup_passes_then_resume(reference, sample_dir, tmp_path):
+    """kill -9 mid-way through the pass before extraction; rerun, killed after the first
+    round of the global dedup step; rerun, killed after its last round; rerun to the end.
+    Each rerun wipes the killed pass's scratch files and runs it again from its first
+    round; the output equals an uninterrupted run's, and no chunk is extracted twice.
+    (One test, not three: only one of the four runs extracts the sample.)"""
     out = tmp_path / "out"
     kill_at(sample_dir, out, "dedup_pre:round:decide")
     assert not list((out / WORK_DIR / "docs").glob("*.parquet"))  # before the documents phase
 
-    timings = finish(sample_dir, out)
+    kill_at(sample_dir, out, "dedup:round:scan")
     total = len(json.loads((out / WORK_DIR / "chunks.json").read_text()))
-    assert timings["chunks_processed"] == total
+    assert len(list((out / WORK_DIR / "docs").glob("*.parquet"))) == total
+    assert (out / WORK_DIR / "dedup_pre" / "done.json").exists()
+    kill_at(sample_dir, out, "dedup:round:finalize")  # drops written, not yet published
+
+    timings = finish(sample_dir, out)
+    assert timings["chunks_processed"] == 0
+    assert timings["dedup_pre_rounds"] == {}  # done before the kills: skipped
     assert_same_output(out, reference)
