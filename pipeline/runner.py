@@ -12,6 +12,11 @@ A run has two phases (later issues add barriers between them):
    A part exists only once complete (temp name + rename), so it is the chunk's marker:
    a rerun after a crash skips the chunks whose part exists.
 
+Two global dedup barriers frame it (dedup/, docs/DEDUP.md): before it, exact dedup by
+payload digest / URL (dedup/pre.py: duplicate records are marked before the first stage,
+so they are never extracted); after it, exact + MinHash/LSH dedup over the parts
+(dedup/barrier.py). Each leaves a side table and a done.json; a rerun skips a finished one.
+
 2. **write** (a barrier, in the driver). Parts are read in (file, chunk) order, kept rows
    go to the token shards, the others to `rejected/`, and `manifest.json` is written last.
    The order depends only on the input, never on which worker finished first, so the

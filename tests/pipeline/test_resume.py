@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from pipeline.config import load_config
+from pipeline.io import finished_files
 from pipeline.runner import WORK_DIR, run
 
 SETTINGS = ["engine.chunk_records=16", "output.shard_tokens=20000"]  # many chunks, many shards
@@ -87,11 +88,13 @@ def test_kill_during_extraction_then_resume(reference, sample_dir, tmp_path):
     parts = out / WORK_DIR / "docs"
     proc = crawlmill_run(sample_dir, out)
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and len(list(parts.glob("*.parquet"))) < 3:
+    # finished parts only: a part being written when the kill lands is a hidden .tmp-* file
+    # (glob("*.parquet") matches it too, and the rerun rightly redoes its chunk)
+    while time.monotonic() < deadline and len(finished_files(parts, "*.parquet")) < 3:
         assert proc.poll() is None, proc.communicate()[0]
         time.sleep(0.05)
     kill_tree(proc)
-    done_before = len(list(parts.glob("*.parquet")))
+    done_before = len(finished_files(parts, "*.parquet"))
     total = len(json.loads((out / WORK_DIR / "chunks.json").read_text()))
     assert 3 <= done_before < total, "the kill must land mid-phase"
     assert not (out / "manifest.json").exists()
@@ -136,11 +139,11 @@ def test_kill_during_dedup_passes_then_resume(reference, sample_dir, tmp_path):
     (One test, not three: only one of the four runs extracts the sample.)"""
     out = tmp_path / "out"
     kill_at(sample_dir, out, "dedup_pre:round:decide")
-    assert not list((out / WORK_DIR / "docs").glob("*.parquet"))  # before the documents phase
+    assert not finished_files(out / WORK_DIR / "docs", "*.parquet")  # before documents phase
 
     kill_at(sample_dir, out, "dedup:round:scan")
     total = len(json.loads((out / WORK_DIR / "chunks.json").read_text()))
-    assert len(list((out / WORK_DIR / "docs").glob("*.parquet"))) == total
+    assert len(finished_files(out / WORK_DIR / "docs", "*.parquet")) == total
     assert (out / WORK_DIR / "dedup_pre" / "done.json").exists()
     kill_at(sample_dir, out, "dedup:round:finalize")  # drops written, not yet published
 
