@@ -71,6 +71,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/dedup_quality.py --families 600 --seed 0
 	$(BIN)/python bench/dedup_clough.py
 	$(BIN)/python bench/domains_throughput.py
+	$(BIN)/python bench/dedup_pre.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline filters dedup mixers tests bench

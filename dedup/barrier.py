@@ -27,7 +27,14 @@ is one Ray task per range or partition, exchanging files (dedup/shuffle.py):
    root) for every non-root member of a near-duplicate cluster;
 6. survivors (per partition, two rounds): members joined with their attributes, grouped
    by root; the best member by `dedup.survivor` is kept, the others are near drops;
-7. finalize (per range): exact + near drops of the range -> `drops-RRRRR.parquet`.
+7. resolve (per partition, when both passes run): an exact drop whose survivor was then
+   near-dropped names the near cluster's kept document instead (exact drops routed by
+   their survivor, near drops by their own key, joined), so every `dup_cluster_id`
+   names a document that is in the shards; then, when the pass before extraction ran
+   (dedup/pre.py), its drops are turned into (key, survivor key) refs and joined the same
+   way with the final ids of this step's drops (a survivor of that pass that this step
+   dropped: its duplicates name the document finally kept);
+8. finalize (per range): exact + near drops of the range -> `drops-RRRRR.parquet`.
 
 No task holds more than its range or partition (memory figures: docs/DEDUP.md), and
 every decision is a deterministic function of the data, so the side table is identical
@@ -53,11 +60,12 @@ from dedup.components import connected_components, node_partition, write_edges_b
 from dedup.executor import SerialExecutor
 from dedup.lsh import band_keys, optimal_params
 from dedup.minhash import estimated_jaccard
+from dedup.pre import PRE_DIR, pre_enabled
 from dedup.shuffle import column, read_partition, write_partitioned
 from dedup.stage import document_keys
 from pipeline import schema as S
 from pipeline.config import DedupConfig, NearDedupConfig
-from pipeline.io import finished_files
+from pipeline.io import crash_point, finished_files
 from pipeline.stage import mark_dropped
 
 DEDUP_DIR = "dedup"  # under the run's _work/
@@ -109,6 +117,17 @@ class Plan:
     rows: int
     tmp: str  # scratch directory of this step
     out: str  # where drops-*.parquet and done.json go
+    # drops-GGGGG.parquet of the pass before extraction (dedup/pre.py): their survivors
+    # may be dropped here, their cluster ids are then resolved (round 7)
+    pre_drops: list[str] = field(default_factory=list)
+
+    @property
+    def resolve_exact(self) -> bool:
+        return self.cfg.exact and self.cfg.near.enabled
+
+    @property
+    def resolve_pre(self) -> bool:
+        return bool(self.pre_drops) and (self.cfg.exact or self.cfg.near.enabled)
 
     def path(self, name: str) -> str:
         return str(Path(self.tmp) / name)
@@ -274,11 +293,13 @@ def _decide_groups(table: pa.Table, group: str, criteria: list[str], reason: str
     dropped = ~first_of_group  # every row after its group's first: groups of >= 2
     ids = table["id"].chunk(0) if n else pa.array([], pa.string())
     survivor_of_row = pa.array(starts[group_of_row]) if n else pa.array([], pa.int64())
+    keys = column(table, "key", np.uint64)
     drops = {
-        "key": column(table, "key", np.uint64)[dropped],
-        "reason": pa.array([reason] * int(dropped.sum()), pa.string()),
+        "key": keys[dropped],
+        "survivor": keys[starts[group_of_row]][dropped] if n else keys,
         "cluster_id": ids.take(survivor_of_row).filter(pa.array(dropped)),
         "cluster_size": sizes[group_of_row][dropped].astype(np.int32),
+        "reason": pa.array([reason] * int(dropped.sum()), pa.string()),
     }
     histogram = Counter(size_bin(int(s)) for s in sizes[sizes >= 2])
     return drops, histogram, int((sizes >= 2).sum())
@@ -304,6 +325,15 @@ def exact_task(plan: Plan, partition: int) -> dict:
         plan.range_of(drops["key"]),
         plan.n_ranges,
     )
+    if plan.resolve_exact:  # the survivor may be near-dropped later: resolve (round 7)
+        write_partitioned(
+            plan.path(f"exactrefs-{partition:05d}.arrow"),
+            drops,
+            node_partition(drops["survivor"], plan.n_partitions),
+            plan.n_partitions,
+        )
+    elif plan.resolve_pre:  # final already: by key, for the pass before extraction's drops
+        _write_final_by_key(plan, "exactfinal", partition, drops["key"], drops["cluster_id"])
     return {"removed": int(len(drops["key"])), "clusters": clusters, "histogram": dict(histogram)}
 
 
@@ -441,7 +471,122 @@ def survivors_task(plan: Plan, partition: int) -> dict:
         plan.range_of(drops["key"]),
         plan.n_ranges,
     )
+    if plan.resolve_exact or plan.resolve_pre:  # by the dropped key: drops naming it (7)
+        _write_final_by_key(plan, "nearfinal", partition, drops["key"], drops["cluster_id"])
     return {"removed": int(len(drops["key"])), "clusters": clusters, "histogram": dict(histogram)}
+
+
+# --- cluster ids that name the kept document ------------------------------------------------
+
+
+def resolve_task(plan: Plan, partition: int) -> dict:
+    """Round 7: an exact drop names its group's survivor S; when S was itself near-dropped,
+    name the document kept in S's near cluster instead (a near survivor is never dropped,
+    so one hop ends every chain). The exact drops come routed by S, the near drops by
+    their own key: a join inside the partition."""
+    refs = read_partition(plan.partition_paths("exactrefs"), partition)
+    near = read_partition(plan.partition_paths("nearfinal"), partition)
+    found, cluster_id = _resolve(refs, near)
+    keys = column(refs, "key", np.uint64)
+    if plan.resolve_pre:  # final now: by key, for the pass before extraction's drops
+        _write_final_by_key(plan, "exactfinal", partition, keys, cluster_id)
+    write_partitioned(
+        plan.path(f"exactresolved-{partition:05d}.arrow"),
+        {
+            "key": keys,
+            "survivor": column(refs, "survivor", np.uint64),
+            "cluster_id": cluster_id,
+            "cluster_size": refs["cluster_size"].combine_chunks(),
+            "reason": refs["reason"].combine_chunks(),
+        },
+        plan.range_of(keys),
+        plan.n_ranges,
+    )
+    return {"resolved": int(found.sum())}
+
+
+def _write_final_by_key(plan: Plan, prefix: str, partition: int, keys, cluster_ids) -> None:
+    """(dropped key, id of the document finally kept), routed by the dropped key."""
+    write_partitioned(
+        plan.path(f"{prefix}-{partition:05d}.arrow"),
+        {"key": np.asarray(keys, np.uint64), "cluster_id": cluster_ids},
+        node_partition(np.asarray(keys, np.uint64), plan.n_partitions),
+        plan.n_partitions,
+    )
+
+
+def _resolve(refs: pa.Table, finals: pa.Table) -> tuple[np.ndarray, pa.Array]:
+    """For each ref (a drop naming `survivor`): was the survivor dropped (in `finals`:
+    key -> final cluster id)? Returns (found mask, cluster ids with the found ones
+    replaced by the survivor's final cluster id)."""
+    survivor = column(refs, "survivor", np.uint64)
+    cluster_id = refs["cluster_id"].combine_chunks()
+    final_keys = column(finals, "key", np.uint64)
+    found = np.zeros(len(survivor), dtype=bool)
+    if len(survivor) and len(final_keys):
+        order = np.argsort(final_keys, kind="stable")
+        sorted_keys = final_keys[order]
+        position = np.minimum(np.searchsorted(sorted_keys, survivor), len(sorted_keys) - 1)
+        found = sorted_keys[position] == survivor
+        final_ids = finals["cluster_id"].combine_chunks().take(pa.array(order[position]))
+        cluster_id = pc.if_else(pa.array(found), final_ids, cluster_id)
+    return found, cluster_id
+
+
+def pre_refs_task(plan: Plan, group: int) -> dict:
+    """Round 7b: the pass before extraction's drops of one file group, as (key, survivor
+    key) in this step's keys, routed by the survivor's key."""
+    ordinal = {part_id: i for i, part_id in enumerate(plan.part_ids)}
+    drops = pq.read_table(plan.pre_drops[group])
+
+    def keys(files: str, chunks: str, rows: str) -> np.ndarray:
+        pairs = zip(drops[files].to_pylist(), drops[chunks].to_pylist(), strict=True)
+        ordinals = np.array([ordinal[pair] for pair in pairs], dtype=np.uint64)
+        return (ordinals << np.uint64(ROW_BITS)) | column(drops, rows, np.uint64)
+
+    survivor = keys("survivor_file", "survivor_chunk", "survivor_row")
+    write_partitioned(
+        plan.path(f"prerefs-{group:05d}.arrow"),
+        {
+            "key": keys("file_index", "chunk_index", "row"),
+            "survivor": survivor,
+            "cluster_id": drops[S.DUP_CLUSTER_ID].combine_chunks(),
+            "cluster_size": drops[S.DUP_CLUSTER_SIZE].combine_chunks(),
+            "reason": drops[S.DROP_REASON].combine_chunks(),
+        },
+        node_partition(survivor, plan.n_partitions),
+        plan.n_partitions,
+    )
+    return {"refs": drops.num_rows}
+
+
+def resolve_pre_task(plan: Plan, partition: int) -> dict:
+    """Round 7c: a drop of the pass before extraction whose survivor this step dropped
+    names the document finally kept instead (exact drops' ids are resolved already)."""
+    refs = read_partition(
+        [plan.path(f"prerefs-{g:05d}.arrow") for g in range(len(plan.pre_drops))], partition
+    )
+    finals = [
+        read_partition(plan.partition_paths(prefix), partition)
+        for prefix, on in (("exactfinal", plan.cfg.exact), ("nearfinal", plan.cfg.near.enabled))
+        if on
+    ]
+    found, cluster_id = _resolve(refs, pa.concat_tables(finals))
+    mask = pa.array(found)
+    keys = column(refs, "key", np.uint64)[found]
+    write_partitioned(
+        plan.path(f"preresolved-{partition:05d}.arrow"),
+        {
+            "key": keys,
+            "survivor": column(refs, "survivor", np.uint64)[found],
+            "cluster_id": cluster_id.filter(mask),
+            "cluster_size": refs["cluster_size"].combine_chunks().filter(mask),
+            "reason": refs["reason"].combine_chunks().filter(mask),
+        },
+        plan.range_of(keys),
+        plan.n_ranges,
+    )
+    return {"resolved": int(found.sum())}
 
 
 # --- the side table -----------------------------------------------------------------------
@@ -459,12 +604,16 @@ DROPS_SCHEMA = pa.schema(
 
 
 def finalize_task(plan: Plan, range_index: int) -> dict:
-    """Round 7: the range's exact and near drops -> drops-RRRRR.parquet, sorted by key."""
+    """Round 8: the range's exact and near drops -> drops-RRRRR.parquet, sorted by key."""
     tables = []
     if plan.cfg.exact:
-        tables.append(read_partition(plan.partition_paths("exactdrops"), range_index))
+        exact = "exactresolved" if plan.resolve_exact else "exactdrops"
+        tables.append(read_partition(plan.partition_paths(exact), range_index))
     if plan.cfg.near.enabled:
         tables.append(read_partition(plan.partition_paths("neardrops"), range_index))
+    removed = sum(t.num_rows for t in tables if t is not None)
+    if plan.resolve_pre:  # rows dropped before extraction, their cluster ids resolved here
+        tables.append(read_partition(plan.partition_paths("preresolved"), range_index))
     tables = [t for t in tables if t is not None and t.num_rows]
     if tables:
         drops = pa.concat_tables(tables)
@@ -491,7 +640,7 @@ def finalize_task(plan: Plan, range_index: int) -> dict:
         schema=DROPS_SCHEMA,
     )
     pq.write_table(table, Path(plan.tmp) / f"drops-{range_index:05d}.parquet", compression="zstd")
-    return {"drops": table.num_rows}
+    return {"drops": removed}
 
 
 # --- the step -----------------------------------------------------------------------------
@@ -521,6 +670,7 @@ def run_dedup(
     executor=None,
     partitions: int = 0,
     docs_per_range: int = DOCS_PER_RANGE,
+    pre_dir: str | Path | None = None,
     log=print,
 ) -> DedupResult:
     """The global dedup step over every part in `parts_dir` (see the module docstring).
@@ -528,7 +678,8 @@ def run_dedup(
     `out_dir` (default: `parts_dir/../dedup`) receives drops-*.parquet and done.json.
     `executor`: dedup.executor.RayExecutor() in the pipeline; SerialExecutor() (default)
     runs every task in this process. `partitions`: 0 = automatic (enough that a partition
-    holds ~2 M band records, at least one per worker)."""
+    holds ~2 M band records, at least one per worker). `pre_dir`: the finished pass before
+    extraction (dedup/pre.py), whose drops' cluster ids are resolved through this step."""
     parts_dir = Path(parts_dir)
     out = Path(out_dir) if out_dir is not None else parts_dir.parent / DEDUP_DIR
     done = out / DONE_FILE
@@ -557,6 +708,7 @@ def run_dedup(
         rows=rows,
         tmp=str(tmp),
         out=str(out),
+        pre_drops=[str(p) for p in finished_files(pre_dir, "drops-*.parquet")] if pre_dir else [],
     )
     timings: dict = {"partitions": plan.n_partitions, "ranges": plan.n_ranges, "rounds": {}}
     ranges = [(plan, r) for r in range(plan.n_ranges)]
@@ -566,6 +718,7 @@ def run_dedup(
         start = time.perf_counter()
         results = executor.map(fn, calls)
         timings["rounds"][name] = round_timing(time.perf_counter() - start, results)
+        crash_point(f"dedup:round:{name}")  # resume tests: kill -9 between two rounds
         return results
 
     log(
@@ -593,8 +746,12 @@ def run_dedup(
         )
         tasks = cc_stats.pop("tasks")
         timings["rounds"]["components"] = round_timing(time.perf_counter() - start, tasks)
+        crash_point("dedup:round:components")
         run_round("members", members_task, [(plan, p, member_files) for p in range(partitions)])
         survivors = run_round("survivors", survivors_task, by_partition)
+        if plan.resolve_exact:
+            resolved = run_round("resolve", resolve_task, by_partition)
+            stats["exact"]["cluster_ids_resolved"] = sum(r["resolved"] for r in resolved)
         stats["near"].update(
             {
                 "bands": bands,
@@ -609,6 +766,11 @@ def run_dedup(
                 **_cluster_stats(survivors),
             }
         )
+    if plan.resolve_pre:
+        groups = [(plan, g) for g in range(len(plan.pre_drops))]
+        run_round("pre_refs", pre_refs_task, groups)
+        resolved = run_round("resolve_pre", resolve_pre_task, by_partition)
+        stats["pre_extraction_cluster_ids_resolved"] = sum(r["resolved"] for r in resolved)
     finals = run_round("finalize", finalize_task, ranges)
     removed = sum(r["drops"] for r in finals)
     stats["removed"] = removed
@@ -734,6 +896,7 @@ def dedup_phase(cfg, work_dir: str | Path, log=print) -> DedupResult | None:
         work_dir / DEDUP_DIR,
         executor=RayExecutor(),
         partitions=cfg.engine.dedup_partitions,
+        pre_dir=work_dir / PRE_DIR if pre_enabled(cfg) else None,
         log=log,
     )
 

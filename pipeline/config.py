@@ -246,6 +246,8 @@ class NearDedupConfig:
     seed: int = 1  # permutation seed; 1 = datasketch's default, so signatures equal its own
 
 
+# Keys of dedup.pre_extraction (dedup/pre.py).
+PRE_EXTRACTION_KEYS = ("payload_digest", "url")
 # Survivor criteria of dedup.survivor, in the order given: the first that differs decides.
 SURVIVOR_CRITERIA = ("quality", "length", "id", "first")
 
@@ -254,6 +256,12 @@ SURVIVOR_CRITERIA = ("quality", "length", "id", "first")
 class DedupConfig:
     enabled: bool = True
     exact: bool = True  # exact pass: hash of the normalised text, before the near pass
+    # Exact dedup BEFORE extraction (dedup/pre.py), so repeated pages skip the extractor
+    # (the pipeline's bottleneck): payload_digest = SHA-1 of the decoded HTTP body + its
+    # HTTP charset; url = the normalised target URI (keeps one capture of a URL, whatever
+    # the others hold). Kept: by `survivor` below as far as known before extraction (id,
+    # or first = input order; dedup/pre.py). [] = off.
+    pre_extraction: list[str] = field(default_factory=lambda: ["payload_digest"])
     near: NearDedupConfig = field(default_factory=NearDedupConfig)
     # Which member of a duplicate cluster is kept: quality = highest quality_score (rows
     # without one last), length = most characters, id = smallest WARC-Record-ID,
@@ -488,6 +496,10 @@ _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "dedup.survivor": (
         lambda v: len(v) > 0 and set(v) <= set(SURVIVOR_CRITERIA),
         "a non-empty list of quality, length, id, first",
+    ),
+    "dedup.pre_extraction": (
+        lambda v: set(v) <= set(PRE_EXTRACTION_KEYS) and len(set(v)) == len(v),
+        "a list of distinct keys among payload_digest, url ([] = off)",
     ),
     "engine.dedup_partitions": (lambda v: v >= 0, "an integer >= 0 (0: automatic)"),
     # domains and rebalancing

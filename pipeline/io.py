@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -191,3 +192,15 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         out.write(data)
         out.flush()
         os.fsync(out.fileno())
+
+
+def crash_point(name: str) -> None:
+    """Fault injection for the resume tests: SIGKILL this process when CRAWLMILL_CRASH_AT
+    names this point. The tests kill real processes at moments too brief to hit from
+    outside (the write phase takes well under a second on the sample; a dedup round a few
+    hundred milliseconds). Points: `write_phase:shards`, `write_phase:manifest`,
+    `dedup:round:<name>` (after each round of the global dedup step), `dedup_pre:round:<name>`
+    and `dedup_pre:done` (dedup/pre.py). Here, not in the runner, so dedup can fire it
+    without importing the runner."""
+    if os.environ.get("CRAWLMILL_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -65,7 +65,14 @@ def summary_table(summary, phase_seconds: dict | None = None) -> str:
     ]
     seconds = phase_seconds or {}
     total = seconds.get("total")
-    for phase in ("scan", "documents_phase", "dedup_phase", "rebalance_phase", "write_phase"):
+    for phase in (
+        "scan",
+        "dedup_pre_phase",
+        "documents_phase",
+        "dedup_phase",
+        "rebalance_phase",
+        "write_phase",
+    ):
         if phase in seconds:
             share = f"  ({seconds[phase] / total:.0%})" if total else ""
             rows.append((f"{phase.replace('_', ' ')} s", f"{seconds[phase]:,.1f}{share}"))

@@ -13,6 +13,11 @@ near duplicates; mixers/rebalance.py: a rate per domain, applied by the write ph
    A part exists only once complete (temp name + rename), so it is the chunk's marker:
    a rerun after a crash skips the chunks whose part exists.
 
+Two global dedup barriers frame it (dedup/, docs/DEDUP.md): before it, exact dedup by
+payload digest / URL (dedup/pre.py: duplicate records are marked before the first stage,
+so they are never extracted); after it, exact + MinHash/LSH dedup over the parts
+(dedup/barrier.py). Each leaves a side table and a done.json; a rerun skips a finished one.
+
 2. **write** (a barrier, in the driver). Parts are read in (file, chunk) order, kept rows
    go to the token shards, the others to `rejected/`, and `manifest.json` is written last.
    The order depends only on the input, never on which worker finished first, so the
@@ -26,7 +31,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -44,11 +48,12 @@ from dedup.barrier import (
     lsh_params,
     run_decisions,
 )
+from dedup.pre import PreDecisions, pre_decisions, pre_dedup_phase
 from mixers import rebalance
 from pipeline import __version__
 from pipeline import schema as S
 from pipeline.config import Config, ConfigError, config_from_dict
-from pipeline.io import atomic_path, expand_inputs
+from pipeline.io import atomic_path, crash_point, expand_inputs
 from pipeline.progress import Progress, log_stderr
 from pipeline.shards import (
     FORMAT_NAME,
@@ -68,14 +73,6 @@ TIMINGS_FILE = "timings.json"  # seconds and rates: differ run to run, kept apar
 
 class RunError(RuntimeError):
     """A run that cannot start or continue (wrong output dir, missing model ...)."""
-
-
-def crash_point(name: str) -> None:
-    """Fault injection for the resume tests: SIGKILL this process when CRAWLMILL_CRASH_AT
-    names this point. The tests kill real processes at moments too brief to hit from
-    outside (the write phase takes well under a second on the sample)."""
-    if os.environ.get("CRAWLMILL_CRASH_AT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 # --- The stages of the documents phase ------------------------------------------------------
@@ -170,11 +167,16 @@ def part_name(chunk: Chunk) -> str:
     return f"{chunk.file_index:05d}-{chunk.chunk_index:05d}.parquet"
 
 
-def process_chunk(chunk: Chunk, cfg: Config, stages: list, parts_dir: Path) -> dict:
-    """Read one chunk, run the stages batch by batch, write its part. Returns its stats."""
+def process_chunk(
+    chunk: Chunk, cfg: Config, stages: list, parts_dir: Path, pre: PreDecisions | None = None
+) -> dict:
+    """Read one chunk, run the stages batch by batch, write its part. Returns its stats.
+    `pre`: the pre-extraction dedup decisions; their rows are dropped before any stage."""
     seconds: Counter = Counter()
     start = time.perf_counter()
     raw = read_chunk(chunk, cfg.read.max_payload_bytes)
+    if pre is not None:
+        raw = pre.mark(raw, chunk.file_index, chunk.chunk_index)  # never extracted
     seconds["read"] += time.perf_counter() - start
 
     outputs = []
@@ -210,10 +212,11 @@ class ChunkWorker:
         self.cfg = config_from_dict(config)
         self.parts_dir = Path(parts_dir)
         self.stages = build_stages(self.cfg)
+        self.pre = pre_decisions(self.cfg, self.parts_dir.parent)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows = [
-            process_chunk(Chunk(**chunk), self.cfg, self.stages, self.parts_dir)
+            process_chunk(Chunk(**chunk), self.cfg, self.stages, self.parts_dir, self.pre)
             for chunk in batch.to_pylist()
         ]
         return pa.Table.from_pylist(rows)
@@ -357,6 +360,12 @@ def run(
         f"in {scan_seconds:.1f}s; {len(chunks) - len(todo)} chunk(s) already done"
     )
 
+    # Global pass before extraction: records whose payload (or URL) was seen earlier in
+    # the input are never extracted (_work/dedup_pre/, done.json = done: a rerun skips it).
+    t = time.perf_counter()
+    pre = pre_dedup_phase(cfg, work, chunks, log)
+    pre_seconds = time.perf_counter() - t
+
     stage_seconds: Counter = Counter()
     t = time.perf_counter()
     if todo:
@@ -389,6 +398,7 @@ def run(
     summary.phase_seconds = {
         "total": summary.seconds,
         "scan": scan_seconds,
+        "dedup_pre_phase": pre_seconds,
         "documents_phase": documents_seconds,
         "dedup_phase": dedup_seconds,
         "rebalance_phase": rebalance_seconds,
@@ -401,6 +411,7 @@ def run(
         "chunks_processed": len(todo),
         "chunks_resumed": summary.resumed_chunks,
         "dedup_rounds": dedup.timings.get("rounds", {}) if dedup else {},
+        "dedup_pre_rounds": pre.timings.get("rounds", {}) if pre else {},
     }
     (out / TIMINGS_FILE).write_text(json.dumps(timings, indent=2, sort_keys=True) + "\n")
     return summary
@@ -473,6 +484,7 @@ def write_outputs(
     decisions = run_decisions(cfg, out / WORK_DIR)  # dedup's drops, range by range
     rebalancer = _load_rebalancer(cfg, out / WORK_DIR)  # rates per domain (mixers/)
     repeat_rows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    pre = pre_decisions(cfg, out / WORK_DIR)  # drops before extraction: their dup_* columns
     languages: dict[str, Counter] = {}
     by_reason: Counter = Counter()
     by_stage_reason: Counter = Counter()
@@ -493,6 +505,8 @@ def write_outputs(
         for chunk in sorted(by_file[file_index], key=lambda c: c.chunk_index):
             docs = pq.read_table(parts_dir / part_name(chunk))
             docs = apply_decisions(docs, decisions, chunk.file_index, chunk.chunk_index)
+            if pre is not None:
+                docs = pre.fill_clusters(docs, chunk.file_index, chunk.chunk_index)
             docs = with_text_chars(docs)
             if rebalancer is not None:
                 docs, copies = rebalancer.apply(docs)
@@ -556,7 +570,9 @@ def write_outputs(
         "inputs": [{"source": files[i], "records": rows_per_file[i]} for i in range(len(files))],
     }
     # docs removed by each dedup pass, cluster size histograms (dedup/barrier.py)
-    stats["dedup"] = decisions.stats if decisions else {"enabled": False}
+    stats["dedup"] = dict(decisions.stats) if decisions else {"enabled": False}
+    if cfg.dedup.enabled:  # docs removed before extraction (dedup/pre.py)
+        stats["dedup"]["pre_extraction"] = pre.stats if pre else {"keys": []}
     # per domain and language: before/after docs and tokens, target and achieved shares
     stats["rebalance"] = rebalancer.report() if rebalancer else {"enabled": False}
     if rebalancer is not None:

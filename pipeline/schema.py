@@ -147,6 +147,9 @@ class Reason:
     NEAR_DUPLICATE = "near_duplicate"  # in the MinHash/LSH cluster of the kept document
     # rebalancing (the mix barrier after dedup, mixers/rebalance.py)
     DOMAIN_DOWNSAMPLED = "domain_downsampled"  # hash(id, seed) above its domain's rate
+    # exact dedup before extraction (dedup/pre.py): never extracted
+    PAYLOAD_DUPLICATE = "payload_duplicate"  # same HTTP body (+ charset) as an earlier record
+    URL_DUPLICATE = "url_duplicate"  # same normalised target URI as an earlier record
 
 
 # Score columns of the quality filters, in DOC_SCHEMA and REJECTED_SCHEMA order.

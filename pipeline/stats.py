@@ -35,7 +35,7 @@ from pipeline.shards import read_manifest
 TIMINGS_FILE = "timings.json"  # written by pipeline/runner.py
 REPEAT_ID_PATTERN = r"#r[0-9]+$"  # mixers.rebalance.REPEAT_SEPARATOR + copy number
 REBALANCE_FILE = "rebalance.json"  # written by domain rebalancing, when a run has it
-DOMAIN = getattr(S, "DOMAIN", "domain")  # the domain label column, when a run has it
+DOMAIN = S.DOMAIN  # the domain label column (mixers/domains.py), when a run has it
 PERCENTILES = (0, 1, 10, 25, 50, 75, 90, 99, 100)
 SHARD_ROW = "_shard", "_row"  # where a kept row lives: shard index, row in the shard
 
@@ -47,6 +47,7 @@ def stage_order() -> list[str]:
 
     return [
         "read",
+        "dedup_pre",
         "url_filter",
         "extract",
         "langid",

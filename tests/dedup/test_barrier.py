@@ -3,6 +3,7 @@ on partitions, ranges, workers or where the signatures were computed."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pytest
 
 from dedup.barrier import DONE_FILE, DedupDecisions, run_dedup
 from dedup.executor import RayExecutor
+from dedup.pre import DROPS_SCHEMA as PRE_DROPS_SCHEMA
+from dedup.pre import PreDecisions
 from dedup.stage import DedupSignatureStage
 from pipeline import schema as S
 from pipeline.config import DedupConfig
@@ -177,3 +180,118 @@ def test_exact_only_and_bad_lsh_params(tmp_path):
             replace(CFG, near=replace(CFG.near, bands=20, rows=10)),
             tmp_path / "dedup3",
         )
+
+
+def test_cluster_ids_name_kept_documents_through_chains(tmp_path):
+    """An exact group's survivor that the near pass then drops: the group's other members
+    must name the document finally kept (the near cluster's survivor), not it."""
+    base = words_text(21)
+    docs = [
+        {"id": "exact-survivor", "text": base, "quality": 0.5},  # best of its exact group
+        {"id": "copy-1", "text": base.upper(), "quality": 0.1},
+        {"id": "keeper", "text": edited(base, 2, 5), "quality": 0.9},  # near, J ~0.93
+        {"id": "copy-2", "text": base + " ", "quality": None},
+        {"id": "alone", "text": words_text(22)},
+    ]
+    write_parts(tmp_path / "docs", [docs[:2], docs[2:]])
+    outcomes = []
+    for partitions, per_range in [(1, 50_000), (4, 1), (7, 2)]:
+        out = tmp_path / f"dedup-{partitions}"
+        result = run_dedup(
+            tmp_path / "docs",
+            CFG,
+            out,
+            partitions=partitions,
+            docs_per_range=per_range,
+            log=lambda line: None,
+        )
+        outcomes.append(dropped(out, tmp_path / "docs"))
+        assert result.stats["exact"]["cluster_ids_resolved"] == 2
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+    assert outcomes[0] == {
+        "exact-survivor": ("near_duplicate", "keeper", 2),
+        "copy-1": ("exact_duplicate", "keeper", 3),  # size: of the exact group
+        "copy-2": ("exact_duplicate", "keeper", 3),
+    }
+    # without the near pass the chain has one link: the exact survivor is kept
+    exact_only = replace(CFG, near=replace(CFG.near, enabled=False))
+    run_dedup(tmp_path / "docs", exact_only, tmp_path / "exact", log=lambda line: None)
+    assert {kept for _, kept, _ in dropped(tmp_path / "exact", tmp_path / "docs").values()} == {
+        "exact-survivor"
+    }
+
+
+def test_cluster_ids_of_drops_before_extraction_resolved_through_the_step(tmp_path):
+    """Rows the pass before extraction dropped (dedup/pre.py) name their survivor; when
+    this step drops that survivor (exact, then near: two links), they name the kept one."""
+    base = words_text(21)
+    pre = [
+        {"id": f"pre-of-{name}", "text": None, "reason": S.Reason.PAYLOAD_DUPLICATE}
+        for name in ("exact-survivor", "copy-1", "alone")
+    ]
+    docs = [
+        [
+            {"id": "exact-survivor", "text": base, "quality": 0.5},
+            {"id": "copy-1", "text": base.upper(), "quality": 0.1},
+        ],
+        [
+            {"id": "keeper", "text": edited(base, 2, 5), "quality": 0.9},
+            {"id": "copy-2", "text": base + " ", "quality": None},
+            {"id": "alone", "text": words_text(22)},
+            *pre,
+        ],
+    ]
+    write_parts(tmp_path / "docs", docs)
+    pre_dir = tmp_path / "dedup_pre"
+    pre_dir.mkdir()
+    survivors = [(0, 0, 0), (0, 0, 1), (1, 0, 2)]  # (file, chunk, row) of each survivor
+    pq.write_table(
+        pa.table(
+            {
+                "file_index": [1, 1, 1],
+                "chunk_index": [1, 1, 1],
+                "row": [0, 1, 2],
+                S.DROP_REASON: [S.Reason.PAYLOAD_DUPLICATE] * 3,
+                S.DUP_CLUSTER_ID: ["exact-survivor", "copy-1", "alone"],
+                S.DUP_CLUSTER_SIZE: [2, 2, 2],
+                "survivor_file": [s[0] for s in survivors],
+                "survivor_chunk": [s[1] for s in survivors],
+                "survivor_row": [s[2] for s in survivors],
+            },
+            schema=PRE_DROPS_SCHEMA,
+        ),
+        pre_dir / "drops-00000.parquet",
+    )
+    (pre_dir / "done.json").write_text(json.dumps({"stats": {}, "n_files": 2, "n_groups": 1}))
+    expected = {
+        "pre-of-exact-survivor": "keeper",
+        "pre-of-copy-1": "keeper",
+        "pre-of-alone": "alone",
+    }
+    for near in (True, False):
+        cfg = replace(CFG, near=replace(CFG.near, enabled=near))
+        if not near:  # exact pass alone: exact-survivor is kept, copy-1 names it
+            expected = {**expected, "pre-of-exact-survivor": "exact-survivor"}
+            expected["pre-of-copy-1"] = "exact-survivor"
+        for partitions in (1, 5):
+            out = tmp_path / f"dedup-{near}-{partitions}"
+            result = run_dedup(
+                tmp_path / "docs",
+                cfg,
+                out,
+                partitions=partitions,
+                pre_dir=pre_dir,
+                docs_per_range=2,
+                log=lambda line: None,
+            )
+            assert result.stats["pre_extraction_cluster_ids_resolved"] == (2 if near else 1)
+            assert result.stats["removed"] == (3 if near else 2)  # not the resolved pre rows
+            decisions, pre_decisions = DedupDecisions(out), PreDecisions(pre_dir)
+            names = {}
+            for f, c in [(0, 0), (1, 0), (1, 1)]:
+                table = pq.read_table(tmp_path / "docs" / f"{f:05d}-{c:05d}.parquet")
+                table = pre_decisions.fill_clusters(decisions.apply(table, f, c), f, c)
+                for row in table.to_pylist():
+                    if row[S.DROP_REASON] == S.Reason.PAYLOAD_DUPLICATE:
+                        names[row[S.ID]] = row[S.DUP_CLUSTER_ID]
+            assert names == expected

@@ -37,7 +37,9 @@ def outputs(out: Path) -> dict[str, bytes]:
 
 
 def test_exact_duplicates_across_input_files(two_copies, ray_local, tmp_path):
-    cfg = load_config(None, ["engine.chunk_records=64", *REBALANCE_OFF])
+    # the text-level exact pass alone (the pass before extraction would take b's copies
+    # first: test_pre.py)
+    cfg = load_config(None, ["engine.chunk_records=64", "dedup.pre_extraction=[]", *REBALANCE_OFF])
     run(cfg, two_copies, tmp_path / "out", num_cpus=2, log=lambda line: None)
     rejected = pq.read_table(tmp_path / "out" / "rejected")
     exact = rejected.filter(pc.equal(rejected[S.DROP_REASON], S.Reason.EXACT_DUPLICATE))
@@ -65,6 +67,16 @@ def test_exact_duplicates_across_input_files(two_copies, ray_local, tmp_path):
         .to_pylist()
     ]
     assert set(sources) == {two_copies[0]}
+    # every cluster id names a document that is in the shards (chains resolved)
+    kept_ids = {
+        doc_id
+        for shard in manifest["shards"]
+        for doc_id in pa.ipc.open_file(tmp_path / "out" / shard["file"])
+        .read_all()[S.ID]
+        .to_pylist()
+    }
+    named = set(rejected[S.DUP_CLUSTER_ID].drop_null().to_pylist())
+    assert named and named <= kept_ids
 
 
 def test_same_bytes_whatever_parallelism_batch_and_partitions(two_copies, ray_local, tmp_path):
