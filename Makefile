@@ -7,10 +7,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.crawlmill-installed
 SAMPLE_OUT ?= out/sample
 
-.PHONY: install run test bench train-quality lint fmt clean help
+.PHONY: install run test test-long bench train-quality lint fmt clean help
 help:
 	@echo "make run    set up and run the default pipeline on tests/data/sample -> $(SAMPLE_OUT)"
 	@echo "make test   set up and run the tests"
+	@echo "make test-long  the long reliability tests (pytest marker long)"
 	@echo "make train-quality  rebuild filters/data/quality_en.ftz from ../shared/data"
 	@echo "make bench  throughput figures (needs ../shared/data for the end-to-end run)"
 	@echo "make lint   ruff check + format check;  make fmt  ruff format + fix"
@@ -34,6 +35,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
+
+# The long reliability tests (a worker node of a simulated Ray cluster killed mid-run ...).
+test-long: $(STAMP)
+	$(BIN)/python -m pytest -q -m long tests
 
 # Rebuild the shipped quality classifier from ../shared/data (recipe: docs/FILTERS.md).
 train-quality: $(STAMP)
