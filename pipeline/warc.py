@@ -521,14 +521,18 @@ def _first_member_start(handle: BinaryIO, size: int) -> int | None:
     """Where the first gzip member starts, or None for an uncompressed (or non-gzip) file.
 
     Normally 0 or None; junk before the first member (a damaged file) is looked past for
-    up to 1 MB, but only if the file does not start like an uncompressed WARC.
+    up to 1 MB, but only if the file does not start with a whole uncompressed WARC header.
+    A bare "WARC/" line in front of gzip members is junk too (found by bench/fuzz.py: the
+    file was taken for an uncompressed WARC and every record became one read error).
     """
     handle.seek(0)
     head = handle.read(5)
     if head.startswith(GZIP_MAGIC):
         return 0
     if head.startswith(b"WARC/"):
-        return None
+        handle.seek(0)
+        if _parse_header(handle.read(_HEADER_MAX)) is not None:
+            return None
     position = 0
     while (candidate := _find_member_start(handle, position, min(size, _SEARCH_BLOCK))) is not None:
         handle.seek(candidate)
