@@ -385,6 +385,9 @@ DAMAGED = {
     "plain_garbage_between.warc": CC_PLAIN[:38592] + b"GARBAGE\r\n" * 30 + CC_PLAIN[38592:],
     "plain_junk_at_end.warc": CC_PLAIN + b"junk\r\n" * 5,
     "plain_junk_at_start.warc": b"some junk\n" + CC_PLAIN,
+    # found by bench/fuzz.py: junk with no newline before the next "WARC/1.0" line
+    "plain_nul_at_start.warc": b"\x00" + CC_PLAIN,
+    "plain_glued_garbage_between.warc": CC_PLAIN[:38592] + b"GARBAGE" + CC_PLAIN[38592:],
 }
 
 
