@@ -325,13 +325,26 @@ def check_survivors(original_rows: list[dict], seed: Seed, damaged: tuple, mutat
         if not row["record_type"] or not outside:
             continue
         expected = row_key(row, rec_start + shift if rec_start >= start else rec_start)
-        if found[expected] <= 0:  # a multiset: files may repeat a record id
+        if found[expected] <= 0 and not _digest_fails(seed, rec_start, rec_end):
             same_id = [key for key in found if key[0] == expected[0]]
             raise InvariantError(
                 f"record {expected[0]} at {rec_start}..{rec_end} lies outside the damage "
                 f"{start}..{end} but came back as {same_id}, not {expected}"
             )
-        found[expected] -= 1
+        found[expected] -= 1  # a multiset: files may repeat a record id
+
+
+def _digest_fails(seed: Seed, start: int, end: int) -> bool:
+    """Does the seed record's own WARC-Block-Digest fail? The reader checks digests only
+    after a parse error and then blames the record before it, so such a record may take
+    the blame for its neighbour's damage (warcio's example-wrong-chunks.warc)."""
+    from pipeline.warc import _open_view
+
+    with tempfile.NamedTemporaryFile(suffix=".warc") as tmp:
+        tmp.write(seed.data)
+        tmp.flush()
+        with _open_view(tmp.name) as view:
+            return view.framing(start, end, verify_digest=True).digest_ok is False
 
 
 def run_warc_case(seed: Seed, mutations: list, chunk_records: int) -> dict:
@@ -406,11 +419,12 @@ def child_main(read_fd: int, write_fd: int) -> None:
             header = inbox.read(8)
             if len(header) < 8:
                 return
-            target, args = pickle.loads(inbox.read(struct.unpack("<Q", header)[0]))
+            message = inbox.read(struct.unpack("<Q", header)[0])
             try:
+                target, args = pickle.loads(message)  # builtins only: any importer can send
                 if target == "warc":
-                    seed, mutations, chunk_records = args
-                    seeds.setdefault(seed.name, seed)
+                    seed_fields, mutations, chunk_records = args
+                    seed = seeds.setdefault(seed_fields[0], Seed(*seed_fields))
                     answer = ("ok", run_warc_case(seed, mutations, chunk_records))
                 elif target == "html":
                     answer = ("ok", run_html_case(*args))
@@ -465,25 +479,28 @@ class Sandbox:
             self.close()
             return "crash", "the sandbox died before the case", 0.0
         header = self._read(8, start)
-        if header is None:
-            seconds = time.perf_counter() - start
-            status = "hang" if self.process.poll() is None else "crash"
+        body = (
+            None if isinstance(header, str) else self._read(struct.unpack("<Q", header)[0], start)
+        )
+        seconds = time.perf_counter() - start
+        if isinstance(body, str) or body is None:
+            status = header if isinstance(header, str) else body
             self.close()
             return status, f"no answer after {seconds:.1f}s", seconds
-        body = self._read(struct.unpack("<Q", header)[0], start)
         status, detail = pickle.loads(body)
-        return status, detail, time.perf_counter() - start
+        return status, detail, seconds
 
-    def _read(self, size: int, start: float) -> bytes | None:
+    def _read(self, size: int, start: float) -> bytes | str:
+        """`size` bytes from the child, or "hang" (out of time) or "crash" (it died)."""
         data = b""
         fd = self.inbox.fileno()
         while len(data) < size:
             left = self.case_seconds - (time.perf_counter() - start)
             if left <= 0 or not select.select([fd], [], [], left)[0]:
-                return None
+                return "hang"
             piece = os.read(fd, size - len(data))
             if not piece:
-                return None
+                return "crash"
             data += piece
         return data
 
@@ -531,7 +548,11 @@ def fuzz(
     strategy = warc_case_strategy(seeds) if target == "warc" else html_case_strategy()
 
     def one_case(case) -> None:
-        args = (seeds[case[0]], case[1], case[2]) if target == "warc" else (case, extractor)
+        if target == "warc":
+            seed = seeds[case[0]]
+            args = ((seed.name, seed.data, seed.plain, seed.extents), case[1], case[2])
+        else:
+            args = (case, extractor)
         status, detail, took = sandbox.run(target, args)
         tally.max_seconds = max(tally.max_seconds, took)
         if status != "ok":
