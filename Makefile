@@ -7,12 +7,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.crawlmill-installed
 SAMPLE_OUT ?= out/sample
 
-.PHONY: install run test test-long bench train-quality lint fmt clean help
+.PHONY: install run test test-long fuzz bench train-quality lint fmt clean help
 help:
 	@echo "make run    set up and run the default pipeline on tests/data/sample -> $(SAMPLE_OUT)"
 	@echo "make test   set up and run the tests"
 	@echo "make test-long  the long reliability tests (pytest marker long)"
 	@echo "make train-quality  rebuild filters/data/quality_en.ftz from ../shared/data"
+	@echo "make fuzz   fuzz the WARC reader and extraction for FUZZ_SECONDS (default 120)"
 	@echo "make bench  throughput figures (needs ../shared/data for the end-to-end run)"
 	@echo "make lint   ruff check + format check;  make fmt  ruff format + fix"
 	@echo "make clean  remove .venv and out/"
@@ -52,6 +53,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/dedup_scale.py global --rows 1000000 --partitions 4,16
 	$(BIN)/python bench/dedup_quality.py --families 600 --seed 0
 	$(BIN)/python bench/dedup_clough.py
+
+# Fuzz the WARC reader and the extraction stage (hypothesis) for a bounded time.
+FUZZ_SECONDS ?= 120
+fuzz: $(STAMP)
+	$(BIN)/python bench/fuzz.py --seconds $(FUZZ_SECONDS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline filters dedup mixers tests bench
