@@ -322,8 +322,8 @@ def check_survivors(original_rows: list[dict], seed: Seed, damaged: tuple, mutat
             outside = rec_end <= start or rec_start >= end
         else:  # an insertion at `start`: only a record around it is damaged
             outside = not rec_start < start < rec_end
-        if not row["record_type"] or not outside:
-            continue
+        if not row["record_type"] or row["drop_reason"] == "read_error" or not outside:
+            continue  # bytes that were never a good record may merge into the damage
         expected = row_key(row, rec_start + shift if rec_start >= start else rec_start)
         if found[expected] <= 0 and not _digest_fails(seed, rec_start, rec_end):
             same_id = [key for key in found if key[0] == expected[0]]

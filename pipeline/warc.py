@@ -543,13 +543,18 @@ def _first_member_start(handle: BinaryIO, size: int) -> int | None:
 
     Normally 0 or None; junk before the first member (a damaged file) is looked past for
     up to 1 MB, but only if the file does not start with a whole uncompressed WARC header.
-    A bare "WARC/" line in front of gzip members is junk too (found by bench/fuzz.py: the
-    file was taken for an uncompressed WARC and every record became one read error).
+    A bare "WARC/" line in front of gzip members is junk too, and so are gzip magic bytes
+    in front of an uncompressed WARC (both found by bench/fuzz.py: the file was taken for
+    the wrong kind and every record became one read error).
     """
     handle.seek(0)
     head = handle.read(5)
     if head.startswith(GZIP_MAGIC):
-        return 0
+        handle.seek(0)
+        if _opens_with_warc(handle.read(4096)):
+            return 0
+        # Two junk bytes that look like gzip in front of a plain WARC (bench/fuzz.py), or a
+        # damaged first member: decided by the search below, as for other junk.
     if head.startswith(b"WARC/"):
         handle.seek(0)
         if _parse_header(handle.read(_HEADER_MAX)) is not None:

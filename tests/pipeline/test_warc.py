@@ -387,6 +387,7 @@ DAMAGED = {
     "plain_junk_at_start.warc": b"some junk\n" + CC_PLAIN,
     # found by bench/fuzz.py: junk with no newline before the next "WARC/1.0" line
     "plain_nul_at_start.warc": b"\x00" + CC_PLAIN,
+    "plain_gzip_magic_at_start.warc": b"\x1f\x8b" + CC_PLAIN,
     "plain_glued_garbage_between.warc": CC_PLAIN[:38592] + b"GARBAGE" + CC_PLAIN[38592:],
 }
 
