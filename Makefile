@@ -10,12 +10,15 @@ STAMP  := $(VENV)/.crawlmill-installed
 CHROMIUM_STAMP := $(VENV)/.chromium-checked
 SAMPLE_OUT ?= out/sample
 
-.PHONY: install run test bench train-quality train-domain lint fmt clean help
+.PHONY: install run test test-long fuzz bench bench-memory train-quality train-domain lint fmt clean help
 help:
 	@echo "make run    set up and run the default pipeline on tests/data/sample -> $(SAMPLE_OUT)"
 	@echo "make test   set up and run the tests"
+	@echo "make test-long  the long reliability tests (pytest marker long)"
 	@echo "make train-quality  rebuild filters/data/quality_en.ftz from ../shared/data"
 	@echo "make train-domain   rebuild mixers/data/domain_en.ftz from ../shared/data"
+	@echo "make fuzz   fuzz the WARC reader and extraction for FUZZ_SECONDS (default 120)"
+	@echo "make bench-memory  peak RSS per process at 250 MB vs 1 GB of input"
 	@echo "make bench  throughput figures (needs ../shared/data for the end-to-end run)"
 	@echo "make lint   ruff check + format check;  make fmt  ruff format + fix"
 	@echo "make clean  remove .venv and out/"
@@ -52,6 +55,9 @@ $(CHROMIUM_STAMP): | $(STAMP)
 		echo "chromium absent and not installable here (needs root + apt-get): the browser test will skip"; \
 	fi
 	touch $@
+# The long reliability tests (a worker node of a simulated Ray cluster killed mid-run ...).
+test-long: $(STAMP)
+	$(BIN)/python -m pytest -q -m long tests
 
 # Rebuild the shipped quality classifier from ../shared/data (recipe: docs/FILTERS.md).
 train-quality: $(STAMP)
@@ -72,6 +78,15 @@ bench: $(STAMP)
 	$(BIN)/python bench/dedup_clough.py
 	$(BIN)/python bench/domains_throughput.py
 	$(BIN)/python bench/dedup_pre.py
+
+# Fuzz the WARC reader and the extraction stage (hypothesis) for a bounded time.
+FUZZ_SECONDS ?= 120
+fuzz: $(STAMP)
+	$(BIN)/python bench/fuzz.py --seconds $(FUZZ_SECONDS)
+
+# Peak RSS per process of a whole run at 250 MB and 1 GB of input (needs ../shared/data).
+bench-memory: $(STAMP)
+	$(BIN)/python bench/memory_scale.py --sizes-mb 250,1024
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline filters dedup mixers tests bench

@@ -131,14 +131,14 @@ def codec_for_label(label: str) -> str | None:
     if name is None:  # not a WHATWG label: accept Python's own spellings (cp936, latin-1 ...)
         try:
             info = codecs.lookup(label)
-        except LookupError:
+        except (LookupError, ValueError):  # ValueError: a NUL in the label (bench/fuzz.py)
             return None
         if not getattr(info, "_is_text_encoding", True):  # base64, rot13, zip ...
             return None
         name = info.name
     try:
         name = codecs.lookup(name).name
-    except LookupError:
+    except (LookupError, ValueError):
         return None
     if name in _REFUSED:
         return None

@@ -215,10 +215,14 @@ class ChunkWorker:
         self.pre = pre_decisions(self.cfg, self.parts_dir.parent)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        rows = [
-            process_chunk(Chunk(**chunk), self.cfg, self.stages, self.parts_dir, self.pre)
-            for chunk in batch.to_pylist()
-        ]
+        import ray
+
+        # Which Ray node did the work: for timings.json (cluster spread), never for data files.
+        node_id = ray.get_runtime_context().get_node_id()
+        rows = []
+        for chunk in batch.to_pylist():
+            stats = process_chunk(Chunk(**chunk), self.cfg, self.stages, self.parts_dir, self.pre)
+            rows.append({**stats, "node": node_id})
         return pa.Table.from_pylist(rows)
 
 
@@ -367,11 +371,12 @@ def run(
     pre_seconds = time.perf_counter() - t
 
     stage_seconds: Counter = Counter()
+    chunks_per_node: Counter = Counter()
     t = time.perf_counter()
     if todo:
-        stage_seconds.update(
-            _run_documents_phase(cfg, todo, parts_dir, workers, total_records, log)
-        )
+        seconds, nodes = _run_documents_phase(cfg, todo, parts_dir, workers, total_records, log)
+        stage_seconds.update(seconds)
+        chunks_per_node.update(nodes)
     documents_seconds = time.perf_counter() - t
 
     # Barrier: global exact + near dedup over every part; a side table of drops that the
@@ -410,6 +415,8 @@ def run(
         "stage_cpu_seconds": dict(stage_seconds),
         "chunks_processed": len(todo),
         "chunks_resumed": summary.resumed_chunks,
+        # Ray node id -> chunks it processed in this invocation (work spread on a cluster)
+        "chunks_per_node": dict(sorted(chunks_per_node.items())),
         "dedup_rounds": dedup.timings.get("rounds", {}) if dedup else {},
         "dedup_pre_rounds": pre.timings.get("rounds", {}) if pre else {},
     }
@@ -433,7 +440,10 @@ def _rebalance_barrier(cfg: Config, work: Path, chunks: list[Chunk], log) -> dic
     return rebalance.rebalance_phase(cfg, work, parts, after_dedup, log)
 
 
-def _run_documents_phase(cfg, todo, parts_dir, workers, total_records, log) -> Counter:
+def _run_documents_phase(
+    cfg, todo, parts_dir, workers, total_records, log
+) -> tuple[Counter, Counter]:
+    """Stream the chunks through the actor pool; (stage seconds, chunks per Ray node)."""
     import ray.data
 
     # One block per chunk, so Ray Data can give each chunk to a different actor.
@@ -448,6 +458,7 @@ def _run_documents_phase(cfg, todo, parts_dir, workers, total_records, log) -> C
         compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
     )
     stage_seconds: Counter = Counter()
+    chunks_per_node: Counter = Counter()
     done = records = kept = 0
     progress = Progress("documents phase", total_records, "records", log)
     for result in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
@@ -456,8 +467,9 @@ def _run_documents_phase(cfg, todo, parts_dir, workers, total_records, log) -> C
             records += row["records"]
             kept += row["kept"]
             stage_seconds.update(json.loads(row["seconds"]))
+            chunks_per_node[row["node"]] += 1
         progress.update(records, f"{done}/{len(todo)} chunks, {kept:,} kept")
-    return stage_seconds
+    return stage_seconds, chunks_per_node
 
 
 # --- The write phase ----------------------------------------------------------------------

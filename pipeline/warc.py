@@ -107,6 +107,7 @@ _INFLATE_STEP = 4 << 20  # decompressed bytes produced per zlib call
 _PROBE_MAX = 64 << 20  # a first record bigger than this: treat the gzip as one stream
 
 _RECORD_LINE = re.compile(rb"\nWARC/[0-9]")
+_RECORD_VERSION = re.compile(rb"WARC/1\.[01]\r\n")  # a record glued to junk, no newline
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]+)[ \t]*\r\n", re.IGNORECASE)
 _BLOCK_DIGEST = re.compile(rb"\r\nwarc-block-digest:[ \t]*([^\r\n]+?)[ \t]*\r\n", re.IGNORECASE)
 
@@ -335,8 +336,13 @@ class _View:
         """The first position in (after, limit) where a WARC record starts, or None."""
         if self.gzip_members:
             return self._next_member_start(after, limit)
-        # A record starts right after a "\n" that is followed by "WARC/<digit>"; the "\n"
-        # may be the byte at `after` itself.
+        line_start = self._next_line_start(after, limit)
+        glued = self._next_glued_start(after + 1, limit if line_start is None else line_start)
+        return line_start if glued is None else glued
+
+    def _next_line_start(self, after: int, limit: int) -> int | None:
+        """A record starts right after a "\n" that is followed by "WARC/<digit>"; the "\n"
+        may be the byte at `after` itself."""
         position = after
         while position < limit:
             block = self.read_at(position, min(_SEARCH_BLOCK, limit - position))
@@ -347,6 +353,21 @@ class _View:
             if len(block) < _SEARCH_BLOCK:
                 return None
             position += len(block) - 6  # overlap: a match may straddle two blocks
+        return None
+
+    def _next_glued_start(self, position: int, stop: int) -> int | None:
+        """A record whose "WARC/1.x" line follows junk without a newline ("\x00WARC/1.0"),
+        before `stop`. Accepted only if its whole header parses (found by bench/fuzz.py:
+        such a record used to vanish into the junk's read-error row)."""
+        while position < stop:
+            block = self.read_at(position, min(_SEARCH_BLOCK, stop - position))
+            for match in _RECORD_VERSION.finditer(block):
+                start = position + match.start()
+                if _parse_header(self.read_at(start, min(_HEADER_MAX, stop - start))):
+                    return start
+            if len(block) < _SEARCH_BLOCK:
+                return None
+            position += len(block) - 10  # overlap: a match may straddle two blocks
         return None
 
     def _next_member_start(self, after: int, limit: int) -> int | None:
@@ -521,14 +542,23 @@ def _first_member_start(handle: BinaryIO, size: int) -> int | None:
     """Where the first gzip member starts, or None for an uncompressed (or non-gzip) file.
 
     Normally 0 or None; junk before the first member (a damaged file) is looked past for
-    up to 1 MB, but only if the file does not start like an uncompressed WARC.
+    up to 1 MB, but only if the file does not start with a whole uncompressed WARC header.
+    A bare "WARC/" line in front of gzip members is junk too, and so are gzip magic bytes
+    in front of an uncompressed WARC (both found by bench/fuzz.py: the file was taken for
+    the wrong kind and every record became one read error).
     """
     handle.seek(0)
     head = handle.read(5)
     if head.startswith(GZIP_MAGIC):
-        return 0
+        handle.seek(0)
+        if _opens_with_warc(handle.read(4096)):
+            return 0
+        # Two junk bytes that look like gzip in front of a plain WARC (bench/fuzz.py), or a
+        # damaged first member: decided by the search below, as for other junk.
     if head.startswith(b"WARC/"):
-        return None
+        handle.seek(0)
+        if _parse_header(handle.read(_HEADER_MAX)) is not None:
+            return None
     position = 0
     while (candidate := _find_member_start(handle, position, min(size, _SEARCH_BLOCK))) is not None:
         handle.seek(candidate)

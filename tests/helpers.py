@@ -1,6 +1,10 @@
-"""Small builders shared by tests: Arrow batches in the pipeline's schemas."""
+"""Small builders and checks shared by tests: Arrow batches in the pipeline's schemas, and
+the byte-for-byte comparison of two run directories (determinism, resume, cluster)."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -33,3 +37,19 @@ QUALITY_RULES_OFF = [
 # for tests whose expected document counts are about other stages (dedup's kept == dropped
 # duplicates): rebalancing drops some documents and repeats others.
 REBALANCE_OFF = ["rebalance.enabled=false"]
+
+
+def assert_same_output(out: Path, reference: Path) -> None:
+    """Two run directories hold byte-identical data: manifest, stats, every shard and every
+    rejected/ file, and no other shard or rejected file. timings.json is left out on purpose
+    (seconds and which Ray node did what differ run to run)."""
+    assert (out / "manifest.json").read_bytes() == (reference / "manifest.json").read_bytes()
+    assert (out / "stats.json").read_bytes() == (reference / "stats.json").read_bytes()
+    manifest = json.loads((reference / "manifest.json").read_text())
+    files = [shard["file"] for shard in manifest["shards"]] + manifest["rejected"]["files"]
+    for name in files:
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+    for directory in ("shards", "rejected"):
+        assert sorted(p.name for p in (out / directory).iterdir()) == sorted(
+            p.name for p in (reference / directory).iterdir()
+        ), directory

@@ -170,6 +170,16 @@ def test_damaged_pages():
     assert decode_html(gzip.compress(os.urandom(4000)), "text/html") == (None, "undecodable")
 
 
+def test_nul_in_a_charset_label_is_an_unknown_label():
+    # Found by bench/fuzz.py: codecs.lookup raises ValueError (not LookupError) on a NUL,
+    # which escaped ExtractStage and failed the whole chunk.
+    assert codec_for_label("\x00utf-8") is None
+    assert codec_for_label("bogus\x00") is None
+    data = b'<html><head><meta charset=\x00"bogus"></head><body><p>Stra\xc3\x9fe</p></body></html>'
+    got, how = decode_html(data, "text/html; charset=ut\x00f-8")
+    assert got is not None and "Straße" in got, how
+
+
 def test_iso_2022_jp_is_not_mistaken_for_ascii():
     text = SENTENCES["ja"][3]
     html = page(text)

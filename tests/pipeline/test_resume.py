@@ -19,6 +19,7 @@ import pytest
 from pipeline.config import load_config
 from pipeline.io import finished_files
 from pipeline.runner import WORK_DIR, run
+from tests.helpers import assert_same_output
 
 SETTINGS = ["engine.chunk_records=16", "output.shard_tokens=20000"]  # many chunks, many shards
 
@@ -63,17 +64,6 @@ def reference(ray_local, sample_dir, tmp_path_factory) -> Path:
     run(load_config(None, SETTINGS), [str(sample_dir)], out)
     assert len(json.loads((out / "manifest.json").read_text())["shards"]) > 3
     return out
-
-
-def assert_same_output(out: Path, reference: Path) -> None:
-    assert (out / "manifest.json").read_bytes() == (reference / "manifest.json").read_bytes()
-    assert (out / "stats.json").read_bytes() == (reference / "stats.json").read_bytes()
-    manifest = json.loads((reference / "manifest.json").read_text())
-    for shard in manifest["shards"]:
-        assert (out / shard["file"]).read_bytes() == (reference / shard["file"]).read_bytes()
-    assert sorted(p.name for p in (out / "shards").iterdir()) == sorted(
-        Path(s["file"]).name for s in manifest["shards"]
-    )
 
 
 def finish(sample_dir: Path, out: Path) -> dict:

@@ -380,9 +380,15 @@ DAMAGED = {
     "gz_zeros_between.warc.gz": CC_BYTES[:11845] + bytes(500) + CC_BYTES[11845:],
     "gz_junk_at_end.warc.gz": CC_BYTES + b"junk at end\n" * 5,
     "gz_junk_at_start.warc.gz": b"hello world\n" + CC_BYTES,
+    # found by bench/fuzz.py: junk that starts like an uncompressed WARC
+    "gz_warc_line_at_start.warc.gz": b"WARC/" + CC_BYTES,
     "plain_garbage_between.warc": CC_PLAIN[:38592] + b"GARBAGE\r\n" * 30 + CC_PLAIN[38592:],
     "plain_junk_at_end.warc": CC_PLAIN + b"junk\r\n" * 5,
     "plain_junk_at_start.warc": b"some junk\n" + CC_PLAIN,
+    # found by bench/fuzz.py: junk with no newline before the next "WARC/1.0" line
+    "plain_nul_at_start.warc": b"\x00" + CC_PLAIN,
+    "plain_gzip_magic_at_start.warc": b"\x1f\x8b" + CC_PLAIN,
+    "plain_glued_garbage_between.warc": CC_PLAIN[:38592] + b"GARBAGE" + CC_PLAIN[38592:],
 }
 
 
