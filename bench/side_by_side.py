@@ -239,10 +239,8 @@ def run_datatrove(input_dir: Path, out: Path, workers: int, models: dict) -> dic
     }
 
 
-def _extract_file(args: tuple[str, str]) -> dict:
+def extract_file(path: str, extractor: str) -> dict:
     """One floor worker: decode every HTML page of one file, then time extraction alone."""
-    path, extractor = args
-    sys.path.insert(0, str(REPO))
     from pipeline.config import ExtractConfig, ReadConfig
     from pipeline.decode import decode_html
     from pipeline.extract import time_extractor
@@ -260,11 +258,18 @@ def _extract_file(args: tuple[str, str]) -> dict:
 
 
 def run_floor(files: list[Path], extractor: str) -> dict:
-    """Extraction alone, one process per file (= per worker), in parallel."""
-    from multiprocessing import get_context
-
-    with get_context("spawn").Pool(len(files)) as pool:
-        parts = pool.map(_extract_file, [(str(f), extractor) for f in files])
+    """Extraction alone, one plain process per file (= per worker), all at once."""
+    me = [sys.executable, str(Path(__file__).resolve()), "--floor-worker"]
+    procs = [
+        subprocess.Popen([*me, str(f), extractor], stdout=subprocess.PIPE, text=True)
+        for f in files
+    ]
+    parts = []
+    for proc in procs:
+        out = proc.communicate()[0]
+        if proc.returncode != 0:
+            raise SystemExit(f"extraction alone ({extractor}) failed (exit {proc.returncode})")
+        parts.append(json.loads(out.strip().splitlines()[-1]))
     pages = sum(p["pages"] for p in parts)
     # wall of the slowest worker: what extraction alone costs on these cores
     wall = max(p["seconds"] for p in parts)
@@ -526,8 +531,12 @@ def main() -> int:
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "RESULTS.md")
     parser.add_argument("--skip", default="", help=f"comma-separated, of {PIPELINES}")
     parser.add_argument("--keep", action="store_true", help="keep the run directories")
+    parser.add_argument("--floor-worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
+    if args.floor_worker:
+        print(json.dumps(extract_file(*args.floor_worker)))
+        return 0
     from pipeline.assets import lid_model_path, qwen_tokenizer_json_path
 
     if not args.warc.is_file():
