@@ -261,8 +261,7 @@ def run_floor(files: list[Path], extractor: str) -> dict:
     """Extraction alone, one plain process per file (= per worker), all at once."""
     me = [sys.executable, str(Path(__file__).resolve()), "--floor-worker"]
     procs = [
-        subprocess.Popen([*me, str(f), extractor], stdout=subprocess.PIPE, text=True)
-        for f in files
+        subprocess.Popen([*me, str(f), extractor], stdout=subprocess.PIPE, text=True) for f in files
     ]
     parts = []
     for proc in procs:
