@@ -67,7 +67,7 @@ EQUAL_SETTINGS = [
     "dedup.near.rows=8",
     "dedup.near.verify=false",  # datatrove clusters every bucket match, unverified
 ]
-PIPELINES = ["datatrove", "crawlmill", "crawlmill-resiliparse", "floor", "floor-resiliparse"]
+PIPELINES = ["datatrove", "crawlmill", "floor", "crawlmill-resiliparse", "floor-resiliparse"]
 
 
 # --- Input: the WARC split into one file per worker ----------------------------------------
@@ -515,6 +515,26 @@ def versions(have_datatrove: bool) -> dict:
     return out
 
 
+def write_report(args, meta: dict, results: dict, work: Path, run: int) -> str:
+    """RESULTS.md and RESULTS.json from the runs finished so far."""
+    agreement = None
+    if (
+        len(results.get("crawlmill", [])) >= run
+        and len(results.get("crawlmill-resiliparse", [])) >= run
+    ):
+        agreement = extractor_agreement(
+            work / f"crawlmill-{run}", work / f"crawlmill-resiliparse-{run}"
+        )
+    meta["load_after"] = load()
+    done = {name: runs for name, runs in results.items() if runs}
+    summary = summarize(done, meta["records_in"], args.workers)
+    report = markdown(meta, done, summary, agreement)
+    args.results.write_text(report)
+    raw = {"meta": meta, "summary": summary, "runs": done, "agreement": agreement}
+    args.results.with_suffix(".json").write_text(json.dumps(raw, indent=2) + "\n")
+    return report
+
+
 def load() -> str:
     return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -580,19 +600,9 @@ def main() -> int:
             print(f"  wall {r['wall']:.1f} s, " + ", ".join(
                 f"{k} {v:,}" for k, v in r.items() if k in ("docs_out", "tokens_out", "pages")
             ), flush=True)  # fmt: skip
-
-    agreement = None
-    if results.get("crawlmill") and results.get("crawlmill-resiliparse"):
-        last = args.runs
-        agreement = extractor_agreement(
-            work / f"crawlmill-{last}", work / f"crawlmill-resiliparse-{last}"
-        )
-    meta["load_after"] = load()
-    summary = summarize(results, meta["records_in"], args.workers)
-    report = markdown(meta, results, summary, agreement)
-    args.results.write_text(report)
-    raw = {"meta": meta, "summary": summary, "runs": results, "agreement": agreement}
-    args.results.with_suffix(".json").write_text(json.dumps(raw, indent=2) + "\n")
+            # the report so far, after every run: a long benchmark cut short still says
+            # what it measured
+            report = write_report(args, meta, results, work, run)
     print(report)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
