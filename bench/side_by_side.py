@@ -401,7 +401,7 @@ def markdown(meta: dict, results: dict, summary: dict, agreement: dict | None) -
         ratio = row.get("speed_vs_datatrove")
         overhead = row.get("overhead_above_extraction")
         lines.append(
-            f"| {name} | {row['wall_median']:.1f} | {walls} | {row['per_core']:.1f} | "
+            f"| {name} | {row['wall_median']:.1f} | {walls} | {row['per_core']:.2f} | "
             f"{fmt(ratio, '.2f') + 'x' if ratio else '–'} | "
             f"{fmt(overhead * 100 if overhead is not None else None, '+.0f')}"
             f"{'%' if overhead is not None else ''} | "
