@@ -409,7 +409,11 @@ def markdown(meta: dict, results: dict, summary: dict, agreement: dict | None) -
             f"{fmt(row.get('tokens_out'), ',')} | {fmt(row.get('recorded_rejects'), ',')} | "
             f"{fmt(row.get('silent'), ',')} |"
         )
+    same = [f"{n}: {'yes' if r['same_output_every_run'] else 'NO'}" for n, r in summary.items()
+            if "same_output_every_run" in r]  # fmt: skip
     lines += [
+        "",
+        "Same documents and tokens out in every run: " + ", ".join(same) + ".",
         "",
         "records/s per core = input records / wall / workers. Floors: extraction alone in "
         f"{cores} processes (wall of the slowest); 'overhead above extraction' = pipeline "
