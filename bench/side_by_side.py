@@ -433,6 +433,18 @@ def markdown(meta: dict, results: dict, summary: dict, agreement: dict | None) -
             cells = " | ".join(f"{r['phases'].get(phase, 0):.1f}" for r in runs)
             lines.append(f"| {phase} | {cells} |")
         lines.append("")
+    if any("load_1min" in r for runs in results.values() for r in runs):
+        runs_max = max(len(runs) for runs in results.values())
+        lines += [
+            "## Load average (1 min) at the start and end of each run",
+            "",
+            "| pipeline | " + " | ".join(f"run {i + 1}" for i in range(runs_max)) + " |",
+            "|---|" + "---|" * runs_max,
+        ]
+        for name, runs in results.items():
+            cells = [" -> ".join(f"{x:.1f}" for x in r.get("load_1min", [])) for r in runs]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
     lines += [
         "## Seconds per step, summed over workers (last run)",
         "",
@@ -476,7 +488,8 @@ def markdown(meta: dict, results: dict, summary: dict, agreement: dict | None) -
             f"{fmt(a['word_jaccard_median'], '.3f')}, mean {fmt(a['word_jaccard_mean'], '.3f')}, "
             f">= 0.8 on {fmt(a['share_at_least_0.8'], '.1%')}, < 0.5 on "
             f"{fmt(a['share_below_0.5'], '.1%')}",
-            f"- documents kept by both: {a['kept_by_both']:,}; only with trafilatura: "
+            f"- documents kept through the documents phase (before dedup) by both: "
+            f"{a['kept_by_both']:,}; only with trafilatura: "
             f"{a['kept_only_trafilatura']:,}; only with resiliparse: "
             f"{a['kept_only_resiliparse']:,}",
         ]
@@ -592,6 +605,7 @@ def main() -> int:
         for name in results:
             print(f"run {run}: {name} ...", flush=True)
             out = work / f"{name}-{run}"
+            load_start = os.getloadavg()[0]
             if name == "datatrove":
                 r = run_datatrove(work / "input", out, args.workers, models)
             elif name.startswith("crawlmill"):
@@ -600,6 +614,7 @@ def main() -> int:
             else:
                 r = run_floor(files, "resiliparse" if name.endswith("resiliparse") else
                               "trafilatura")  # fmt: skip
+            r["load_1min"] = [load_start, os.getloadavg()[0]]  # at start, at end
             results[name].append(r)
             print(f"  wall {r['wall']:.1f} s, " + ", ".join(
                 f"{k} {v:,}" for k, v in r.items() if k in ("docs_out", "tokens_out", "pages")
