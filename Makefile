@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.crawlmill-installed
 CHROMIUM_STAMP := $(VENV)/.chromium-checked
 SAMPLE_OUT ?= out/sample
 
-.PHONY: install run test test-long fuzz bench bench-memory train-quality train-domain lint fmt clean help
+.PHONY: install run test test-long fuzz bench bench-venv bench-side-by-side bench-memory train-quality train-domain lint fmt clean help
 help:
 	@echo "make run    set up and run the default pipeline on tests/data/sample -> $(SAMPLE_OUT)"
 	@echo "make test   set up and run the tests"
@@ -20,6 +20,7 @@ help:
 	@echo "make fuzz   fuzz the WARC reader and extraction for FUZZ_SECONDS (default 120)"
 	@echo "make bench-memory  peak RSS per process at 250 MB vs 1 GB of input"
 	@echo "make bench  throughput figures (needs ../shared/data for the end-to-end run)"
+	@echo "make bench-side-by-side  crawlmill vs datatrove -> bench/RESULTS.md (~15 min)"
 	@echo "make lint   ruff check + format check;  make fmt  ruff format + fix"
 	@echo "make clean  remove .venv and out/"
 
@@ -67,9 +68,23 @@ train-quality: $(STAMP)
 # single-threaded with a fixed seed, so the same data gives the same bytes.
 train-domain: $(STAMP)
 	$(BIN)/python -m mixers.train_domain recipe --shared ../shared/data -o mixers/data/domain_en.ftz
+# The peer for the side-by-side benchmark, in its own virtualenv (its pins never touch ours).
+DT_VENV  ?= .venv-datatrove
+DT_STAMP := $(DT_VENV)/.datatrove-installed
+bench-venv: $(DT_STAMP)
+$(DT_STAMP): bench/peers/datatrove-requirements.txt
+	test -x $(DT_VENV)/bin/python || $(PYTHON) -m venv $(DT_VENV)
+	$(DT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DT_VENV)/bin/python -m pip install --quiet -r bench/peers/datatrove-requirements.txt
+	touch $(DT_STAMP)
+
+# crawlmill and datatrove on the same pages, same stages, same cores (docs/BENCH.md).
+BENCH_ARGS ?= --runs 2
+bench-side-by-side: $(STAMP) $(DT_STAMP)
+	$(BIN)/python bench/side_by_side.py $(BENCH_ARGS)
 
 # Speed is measured here, never asserted in tests.
-bench: $(STAMP)
+bench: $(STAMP) $(DT_STAMP)
 	$(BIN)/python bench/loader_throughput.py
 	$(BIN)/python bench/run_realpages.py
 	$(BIN)/python bench/dedup_scale.py signatures
@@ -78,6 +93,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/dedup_clough.py
 	$(BIN)/python bench/domains_throughput.py
 	$(BIN)/python bench/dedup_pre.py
+	$(BIN)/python bench/side_by_side.py $(BENCH_ARGS)
 
 # Fuzz the WARC reader and the extraction stage (hypothesis) for a bounded time.
 FUZZ_SECONDS ?= 120
@@ -97,4 +113,4 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix pipeline filters dedup mixers tests bench
 
 clean:
-	rm -rf $(VENV) out
+	rm -rf $(VENV) $(DT_VENV) out

@@ -295,3 +295,30 @@ def test_cluster_ids_of_drops_before_extraction_resolved_through_the_step(tmp_pa
                     if row[S.DROP_REASON] == S.Reason.PAYLOAD_DUPLICATE:
                         names[row[S.ID]] = row[S.DUP_CLUSTER_ID]
             assert names == expected
+
+
+def test_pipeline_dedups_small_runs_in_the_driver_and_large_ones_on_ray(
+    tmp_path, ray_local, monkeypatch
+):
+    """dedup_phase: below IN_DRIVER_MAX_ROWS no Ray task runs; above it, Ray tasks do;
+    the decisions are the same."""
+    import dedup.barrier as barrier
+    import dedup.executor as executor
+    from pipeline.config import Config
+
+    cfg = replace(Config(), dedup=CFG)
+    used = []
+    for name in ("SerialExecutor", "RayExecutor"):
+        cls = getattr(executor, name)
+        monkeypatch.setattr(cls, "map", lambda self, fn, calls, _m=cls.map, _n=name:
+                            used.append(_n) or _m(self, fn, calls))  # fmt: skip
+    outcomes = []
+    for limit in (10**6, 0):  # corpus() is 9 rows: first in the driver, then on Ray
+        monkeypatch.setattr(barrier, "IN_DRIVER_MAX_ROWS", limit)
+        work = tmp_path / f"w{limit}"
+        write_parts(work / "docs", corpus())
+        used.clear()
+        result = barrier.dedup_phase(cfg, work, log=lambda line: None)
+        outcomes.append((dropped(work / "dedup", work / "docs"), result.stats))
+        assert set(used) == ({"SerialExecutor"} if limit else {"RayExecutor"})
+    assert outcomes[0] == outcomes[1] and outcomes[0][0]

@@ -1,0 +1,184 @@
+"""The side-by-side benchmark's own logic (bench/side_by_side.py), on real files and
+processes: the WARC split, process-tree memory sampling and clean-up, the accounting of
+silent losses, the crawlmill settings that make the work equal, and the datatrove peer on
+a few real records (skipped when its virtualenv, `make bench-venv`, is absent).
+
+No figure here is a speed: speed lives in the benchmark's output, never in a test.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import struct
+import sys
+import textwrap
+from pathlib import Path
+
+import psutil
+import pytest
+from fastwarc.warc import ArchiveIterator
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "tests" / "data" / "sample" / "dolma-sample-0000.warc.gz"
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location(
+        "side_by_side", REPO / "bench" / "side_by_side.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+sbs = load_bench()
+
+
+def record_ids(path: Path) -> list[str]:
+    return [r.record_id for r in ArchiveIterator(str(path), parse_http=False)]
+
+
+def test_split_is_round_robin_and_byte_exact(tmp_path):
+    ids = record_ids(SAMPLE)
+    files = sbs.split_warc(SAMPLE, tmp_path, 2)
+    assert [record_ids(f) for f in files] == [ids[0::2], ids[1::2]]
+    # every record's bytes are copied as they are: payloads read back the same
+    from pipeline.warc import read_file
+
+    original = {r["id"]: r["payload"] for r in read_file(str(SAMPLE), 10**7).to_pylist()}
+    for f in files:
+        for row in read_file(str(f), 10**7).to_pylist():
+            assert row["payload"] == original[row["id"]]
+
+
+def test_split_takes_only_the_first_records(tmp_path):
+    ids = record_ids(SAMPLE)
+    files = sbs.split_warc(SAMPLE, tmp_path, 3, records=7)
+    assert sorted(i for f in files for i in record_ids(f)) == sorted(ids[:7])
+    assert [len(record_ids(f)) for f in files] == [3, 2, 2]
+
+
+def test_silent_losses_are_what_no_output_and_no_reject_explains():
+    assert sbs.silent_losses(3913, 1969, 1642) == 302
+    assert sbs.silent_losses(10, 4, 6) == 0
+
+
+def test_word_agreement_is_order_blind_and_counts_repeats():
+    assert sbs.word_agreement("a b c", "c b a") == 1.0
+    assert sbs.word_agreement("a b", "c d") == 0.0
+    assert sbs.word_agreement("a a b", "a b") == pytest.approx(2 / 3)
+    assert sbs.word_agreement("", "") == 1.0
+
+
+def test_equal_settings_are_valid_config_and_narrow_the_recipe():
+    from pipeline.config import Config, load_config
+
+    cfg = load_config(None, [*sbs.EQUAL_SETTINGS])
+    assert cfg.langid.languages == ["en"] and cfg.langid.min_score == 0.65
+    assert not cfg.filters.urls.enabled and not cfg.filters.safety.enabled
+    assert not cfg.filters.classifier.enabled and not cfg.dedup.exact
+    near = cfg.dedup.near
+    assert (near.num_perm, near.bands, near.rows, near.verify) == (112, 14, 8, False)
+    # the rule filters the peer runs stay on, with the recipe's thresholds
+    default = Config()
+    for name in ("gopher_repetition", "gopher_quality", "c4", "fineweb"):
+        assert getattr(cfg.filters, name) == getattr(default.filters, name)
+
+
+def test_summary_ratios_and_overhead():
+    def run(wall, docs=None):
+        r = {"wall": wall}
+        if docs is not None:
+            r.update(peak_rss_mb=100.0, docs_out=docs, tokens_out=docs * 10, recorded_rejects=5)
+        return r
+
+    results = {
+        "datatrove": [run(200.0, 90), run(220.0, 90)],
+        "crawlmill": [run(50.0, 95), run(70.0, 95)],
+        "floor": [run(40.0), run(40.0)],
+    }
+    summary = sbs.summarize(results, records_in=100, cores=2)
+    # the best run of each: load from other processes only ever adds time
+    assert summary["datatrove"]["wall_best"] == 200.0
+    assert summary["crawlmill"]["per_core"] == pytest.approx(100 / 50 / 2)
+    assert summary["crawlmill"]["speed_vs_datatrove"] == pytest.approx(200 / 50)
+    assert summary["crawlmill"]["overhead_above_extraction"] == pytest.approx(50 / 40 - 1)
+    assert summary["datatrove"]["silent"] == 5 and summary["crawlmill"]["silent"] == 0
+    assert summary["crawlmill"]["same_output_every_run"]
+
+
+CHILD_MB, PARENT_MB = 300, 100
+TREE = textwrap.dedent(
+    f"""
+    import subprocess, sys, time
+    child = subprocess.Popen([sys.executable, "-c",
+        "import time; b = bytearray({CHILD_MB} * 2**20); b[::4096] = b'x' * len(b[::4096]);"
+        "time.sleep(2.5)"])
+    # a grandchild re-parented to init, like datatrove's forkserver: sampled, then ended
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                              start_new_session=True)
+    print(orphan.pid, flush=True)
+    buf = bytearray({PARENT_MB} * 2**20); buf[::4096] = b"y" * len(buf[::4096])
+    child.wait()
+    """
+)
+
+
+def test_run_measured_sums_the_tree_and_ends_what_it_left_behind():
+    result = sbs.run_measured([sys.executable, "-c", TREE], interval=0.05)
+    assert result["rc"] == 0, result["output"]
+    # parent + child were alive together: the peak counts both (a single process: < 310)
+    assert result["peak_rss_mb"] > CHILD_MB + PARENT_MB * 0.9
+    orphan = int(result["output"].split()[0])
+    try:
+        proc = psutil.Process(orphan)
+        proc.wait(timeout=10)  # killed by run_measured: reaped by init
+    except psutil.NoSuchProcess:
+        pass
+    assert not psutil.pid_exists(orphan) or psutil.Process(orphan).status() == "zombie"
+
+
+@pytest.fixture(scope="module")
+def datatrove_python() -> Path:
+    if not sbs.DATATROVE_PYTHON.exists():
+        pytest.skip(f"{sbs.DATATROVE_PYTHON} is absent: `make bench-venv` builds the peer's venv")
+    return sbs.DATATROVE_PYTHON
+
+
+def test_datatrove_peer_runs_offline_on_our_models(tmp_path, datatrove_python):
+    """A few real records through datatrove's whole pipeline: every record accounted for,
+    tokens from our Qwen tokenizer.json (EOS 151643 ends every document)."""
+    from pipeline.assets import lid_model_path, qwen_tokenizer_json_path
+
+    files = sbs.split_warc(SAMPLE, tmp_path / "input", 2)
+    models = {"lid": str(lid_model_path()), "tokenizer": str(qwen_tokenizer_json_path())}
+    out = tmp_path / "dt"
+    result = sbs.run_datatrove(tmp_path / "input", out, 2, models)
+    records = sum(len(record_ids(f)) for f in files)
+    silent = sbs.silent_losses(records, result["docs_out"], result["recorded_rejects"])
+    assert result["docs_out"] > 0 and 0 <= silent < records
+    forwarded = result["step_stats"]["tokenize/MinHash stage 4"].get("forwarded", 0)
+    assert forwarded == result["docs_out"]
+    ends, tokens = [], []
+    for index in sorted((out / "tokens").rglob("*.ds.index")):
+        data = index.read_bytes()
+        ends = [e for (e,) in struct.iter_unpack("<Q", data)]
+        ids = [t for (t,) in struct.iter_unpack("<I", index.with_suffix("").read_bytes())]
+        tokens += ids
+        assert all(ids[e - 1] == 151643 for e in ends)
+    assert len(tokens) == result["tokens_out"] and max(tokens) < 151665
+    assert json.loads((out / "logs" / "documents" / "executor.json").read_text())
+
+
+def test_crawlmill_and_floor_account_for_every_record(tmp_path):
+    """crawlmill with the equal settings on a real WARC loses nothing silently; the
+    floor extracts no more pages than there are records."""
+    files = sbs.split_warc(SAMPLE, tmp_path / "input", 2)
+    result = sbs.run_crawlmill(files, tmp_path / "cm", 2, "trafilatura")
+    records = sum(len(record_ids(f)) for f in files)
+    assert sbs.silent_losses(records, result["docs_out"], result["recorded_rejects"]) == 0
+    assert result["docs_out"] > 0 and result["tokens_out"] > result["docs_out"]
+    assert set(result["phases"]) == {"scan", "documents (read..tokenize)", "dedup", "write"}
+    floor = sbs.run_floor(files, "resiliparse")
+    assert 0 < floor["extracted"] <= floor["pages"] <= records
