@@ -30,7 +30,7 @@ def fineweb_scores(
         lines = [line for line in cleaned.lines if line.strip()]
         chars = sum(len(line) for line in cleaned.lines)
         newlines = max(len(cleaned.lines) - 1, 0)
-        n_tokens = sum(len(tokens) for tokens in cleaned.line_tokens)
+        n_tokens = cleaned.n_tokens
     else:
         lines = [line for line in stats.lines if line.strip()]
         chars = len(stats.text) - len(stats.lines) + 1

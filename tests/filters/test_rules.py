@@ -5,12 +5,14 @@ the stage contract (rows kept, scores as columns, first reason wins, text cleane
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pyarrow as pa
 import pytest
 
 from filters.c4 import count_sentences
 from filters.rules import TEXT_FILTERS, TextFilterStage, all_rule_reasons, score_document
+from filters.safety import trie_pattern
 from pipeline import schema as S
 from pipeline.config import Config, ConfigError, FiltersConfig, load_config
 from tests.filters.texts import GOOD_DE, GOOD_EN, GOOD_JA, GOOD_ZH, MENU, SHORT_EN, SPAM
@@ -340,3 +342,17 @@ def test_disabled_rules_are_checked_by_config():
     assert R.QUALITY_LOW_SCORE in all_rule_reasons()
     with pytest.raises(ConfigError, match="filters.fineweb.min_line_punct"):
         load_config(None, ["filters.fineweb.min_line_punct=2"])
+
+
+def test_banned_phrase_trie_matches_like_a_longest_first_alternation():
+    phrases = ["two girls one cup", "two girls", "blow your load", "blow job", "2 girls 1 cup"]
+    flat = re.compile(
+        r"\b(?:" + "|".join(map(re.escape, sorted(phrases, key=len, reverse=True))) + r")\b"
+    )
+    trie = re.compile(rf"\b{trie_pattern(phrases)}\b")
+    text = (
+        "two girls one cup; two girls one cupboard, two girlsx, blow job, blow jobs, "
+        "xblow your load, 2 girls 1 cup. two girls"
+    )
+    assert trie.findall(text) == flat.findall(text)
+    assert len(trie.findall(text)) == 5
