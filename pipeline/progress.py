@@ -4,8 +4,7 @@ A run over a crawl segment takes hours (extraction: ~30 pages/s per core with
 trafilatura, ../shared/DESIGN.md), so the user needs a rate and an ETA per phase. Lines
 go to stderr, at most one per `every` seconds per phase plus one when the phase ends, so
 a log file of a long run stays readable and stdout holds only the summary. Plain lines,
-not bars: they survive `2>run.log`, CI logs and Ray worker interleaving. Ray Data's own
-bars are switched off (pipeline/runner.py): they count blocks, not records.
+not bars: they survive `2>run.log`, CI logs and Ray worker interleaving.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ the cluster by address, exactly as a user's driver would. Its shards, manifest, 
 rejected/ files must equal a local run's byte for byte, and every node must have processed
 chunks (timings.json's `chunks_per_node`, filled from each actor's Ray node id).
 
-The `long` variant (`make test-long`) SIGKILLs one worker node's processes mid-run: Ray
-restarts the lost actor and retries its chunk elsewhere, or, if the run dies, the same
+The `long` variant (`make test-long`) SIGKILLs one worker node's processes mid-run: the
+driver gives the lost actor's chunk to another actor, or, if the run dies, the same
 command resumes it; either way the output equals the local run's.
 """
 
