@@ -200,7 +200,15 @@ def crash_point(name: str) -> None:
     outside (the write phase takes well under a second on the sample; a dedup round a few
     hundred milliseconds). Points: `write_phase:shards`, `write_phase:manifest`,
     `dedup:round:<name>` (after each round of the global dedup step), `dedup_pre:round:<name>`
-    and `dedup_pre:done` (dedup/pre.py). Here, not in the runner, so dedup can fire it
-    without importing the runner."""
-    if os.environ.get("CRAWLMILL_CRASH_AT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
+    and `dedup_pre:done` (dedup/pre.py), `documents:chunk` (a worker actor, mid-chunk).
+    With CRAWLMILL_CRASH_ONCE=PATH only the first process to get there dies (it creates
+    PATH). Here, not in the runner, so dedup can fire it without importing the runner."""
+    if os.environ.get("CRAWLMILL_CRASH_AT") != name:
+        return
+    once = os.environ.get("CRAWLMILL_CRASH_ONCE")
+    if once:
+        try:
+            os.close(os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return  # somebody already died here
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -217,6 +217,7 @@ class ChunkWorker:
     def process(self, chunk: dict) -> dict:
         import ray
 
+        crash_point("documents:chunk")  # tests: a worker dies mid-run
         stats = process_chunk(Chunk(**chunk), self.cfg, self.stages, self.parts_dir, self.pre)
         # Which Ray node did the work: for timings.json (cluster spread), never for data files.
         return {**stats, "node": ray.get_runtime_context().get_node_id()}

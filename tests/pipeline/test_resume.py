@@ -24,11 +24,15 @@ from tests.helpers import assert_same_output
 SETTINGS = ["engine.chunk_records=16", "output.shard_tokens=20000"]  # many chunks, many shards
 
 
-def crawlmill_run(sample_dir: Path, out: Path, crash_at: str | None = None) -> subprocess.Popen:
+def crawlmill_run(
+    sample_dir: Path, out: Path, crash_at: str | None = None, crash_once: Path | None = None
+) -> subprocess.Popen:
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     env.pop("RAY_ADDRESS", None)
     if crash_at:
         env["CRAWLMILL_CRASH_AT"] = crash_at
+    if crash_once:
+        env["CRAWLMILL_CRASH_ONCE"] = str(crash_once)
     args = [sys.executable, "-m", "pipeline.cli", "run", "--input", str(sample_dir)]
     args += ["--output", str(out), "--num-cpus", "2"]
     for setting in SETTINGS:
@@ -141,4 +145,28 @@ def test_kill_during_dedup_passes_then_resume(reference, sample_dir, tmp_path):
     timings = finish(sample_dir, out)
     assert timings["chunks_processed"] == 0
     assert timings["dedup_pre_rounds"] == {}  # done before the kills: skipped
+    assert_same_output(out, reference)
+
+
+def test_a_worker_killed_mid_chunk_hands_its_chunk_to_another(reference, sample_dir, tmp_path):
+    # One worker actor SIGKILLs itself as it starts a chunk: the driver gives that chunk
+    # to the other actor and the run finishes on its own, no rerun, same output.
+    out = tmp_path / "out"
+    marker = tmp_path / "crashed"
+    proc = crawlmill_run(sample_dir, out, crash_at="documents:chunk", crash_once=marker)
+    output = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, output
+    assert marker.exists() and "a worker died" in output, output
+    assert_same_output(out, reference)
+    timings = json.loads((out / "timings.json").read_text())
+    chunks = json.loads((out / WORK_DIR / "chunks.json").read_text())
+    assert timings["chunks_processed"] == len(chunks) and timings["chunks_resumed"] == 0
+
+
+def test_every_worker_killed_stops_the_run_and_the_rerun_resumes(reference, sample_dir, tmp_path):
+    out = tmp_path / "out"
+    proc = crawlmill_run(sample_dir, out, crash_at="documents:chunk")
+    output = proc.communicate(timeout=300)[0]
+    assert proc.returncode != 0 and "every worker died" in output, output
+    finish(sample_dir, out)
     assert_same_output(out, reference)
