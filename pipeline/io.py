@@ -200,7 +200,8 @@ def crash_point(name: str) -> None:
     outside (the write phase takes well under a second on the sample; a dedup round a few
     hundred milliseconds). Points: `write_phase:shards`, `write_phase:manifest`,
     `dedup:round:<name>` (after each round of the global dedup step), `dedup_pre:round:<name>`
-    and `dedup_pre:done` (dedup/pre.py), `documents:chunk` (a worker actor, mid-chunk).
+    and `dedup_pre:done` (dedup/pre.py), `documents:chunk` (a worker actor, as it starts a
+    chunk) and `documents:chunk:F-C` (only on chunk C of file F).
     With CRAWLMILL_CRASH_ONCE=PATH only the first process to get there dies (it creates
     PATH). Here, not in the runner, so dedup can fire it without importing the runner."""
     if os.environ.get("CRAWLMILL_CRASH_AT") != name:

@@ -218,6 +218,7 @@ class ChunkWorker:
         import ray
 
         crash_point("documents:chunk")  # tests: a worker dies mid-run
+        crash_point(f"documents:chunk:{chunk['file_index']}-{chunk['chunk_index']}")
         stats = process_chunk(Chunk(**chunk), self.cfg, self.stages, self.parts_dir, self.pre)
         # Which Ray node did the work: for timings.json (cluster spread), never for data files.
         return {**stats, "node": ray.get_runtime_context().get_node_id()}
@@ -431,6 +432,10 @@ def _rebalance_barrier(cfg: Config, work: Path, chunks: list[Chunk], log) -> dic
     return rebalance.rebalance_phase(cfg, work, parts, after_dedup, log)
 
 
+# A chunk is handed to another worker when its worker dies, at most this many times in all.
+MAX_CHUNK_DEATHS = 2
+
+
 def _run_documents_phase(
     cfg, todo, parts_dir, workers, total_records, log
 ) -> tuple[Counter, Counter]:
@@ -443,8 +448,10 @@ def _run_documents_phase(
     chunk plus its own helper actors (docs/BENCH.md: 15.4-16.8 s against 11.9-12.4 s for
     this phase on realpages). A chunk whose actor dies (its node was lost, or the process
     was killed) goes back to the queue for the others; a part is written whole or not at
-    all, so nothing is lost or written twice. With no actor left the run stops, and the
-    same command resumes it."""
+    all, so nothing is lost or written twice. A chunk that kills MAX_CHUNK_DEATHS workers
+    stops the run, naming it, rather than taking down the whole pool; so does a pool with
+    no actor left. Either way the same command resumes the run. Dead actors are not
+    replaced: on a cluster that lost a node, a replacement could wait forever for a CPU."""
     import ray
     from ray.exceptions import RayActorError
 
@@ -457,7 +464,9 @@ def _run_documents_phase(
     running: dict = {}  # result ref -> (actor, chunk)
     stage_seconds: Counter = Counter()
     chunks_per_node: Counter = Counter()
-    done = records = kept = lost_actors = 0
+    deaths: Counter = Counter()  # (file, chunk) -> workers that died running it
+    done = records = kept = 0
+    last_death = ""
     progress = Progress("documents phase", total_records, "records", log)
     while queue or running:
         while idle and queue:
@@ -465,16 +474,26 @@ def _run_documents_phase(
             running[actor.process.remote(chunk)] = (actor, chunk)
         if not running:
             raise RunError(
-                f"every worker died ({lost_actors} lost); {len(queue)} chunk(s) left: "
-                "run the same command again to resume"
+                f"every worker died ({sum(deaths.values())} lost); {len(queue)} chunk(s) left: "
+                f"run the same command again to resume. The last death: {last_death}"
             )
         ready, _ = ray.wait(list(running), num_returns=1)
         actor, chunk = running.pop(ready[0])
         try:
             row = ray.get(ready[0])
         except RayActorError as exc:
-            lost_actors += 1
-            log(f"  a worker died ({type(exc).__name__}); its chunk goes to another worker")
+            key = (chunk["file_index"], chunk["chunk_index"])
+            deaths[key] += 1
+            end = "end of file" if chunk["end"] is None else chunk["end"]
+            where = f"{chunk['source']} chunk {key[1]} (bytes {chunk['start']}-{end})"
+            last_death = f"{where}: {str(exc).strip()[:2000]}"
+            if deaths[key] >= MAX_CHUNK_DEATHS:
+                raise RunError(
+                    f"{where} killed {deaths[key]} workers; the run stops here (run the same "
+                    f"command again to resume, or leave that file out). The last death: "
+                    f"{last_death}"
+                ) from None
+            log(f"  a worker died ({type(exc).__name__}) on {where}; it goes to another worker")
             queue.append(chunk)
             continue
         idle.append(actor)

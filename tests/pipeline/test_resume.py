@@ -25,7 +25,11 @@ SETTINGS = ["engine.chunk_records=16", "output.shard_tokens=20000"]  # many chun
 
 
 def crawlmill_run(
-    sample_dir: Path, out: Path, crash_at: str | None = None, crash_once: Path | None = None
+    sample_dir: Path,
+    out: Path,
+    crash_at: str | None = None,
+    crash_once: Path | None = None,
+    num_cpus: int = 2,
 ) -> subprocess.Popen:
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     env.pop("RAY_ADDRESS", None)
@@ -34,7 +38,7 @@ def crawlmill_run(
     if crash_once:
         env["CRAWLMILL_CRASH_ONCE"] = str(crash_once)
     args = [sys.executable, "-m", "pipeline.cli", "run", "--input", str(sample_dir)]
-    args += ["--output", str(out), "--num-cpus", "2"]
+    args += ["--output", str(out), "--num-cpus", str(num_cpus)]
     for setting in SETTINGS:
         args += ["--set", setting]
     return subprocess.Popen(
@@ -168,5 +172,17 @@ def test_every_worker_killed_stops_the_run_and_the_rerun_resumes(reference, samp
     proc = crawlmill_run(sample_dir, out, crash_at="documents:chunk")
     output = proc.communicate(timeout=300)[0]
     assert proc.returncode != 0 and "every worker died" in output, output
+    finish(sample_dir, out)
+    assert_same_output(out, reference)
+
+
+def test_a_chunk_that_kills_two_workers_stops_the_run_naming_it(reference, sample_dir, tmp_path):
+    # Chunk 3 of the first file kills whichever worker runs it: after the second death the
+    # run stops and names the chunk, while the third worker is still alive.
+    out = tmp_path / "out"
+    proc = crawlmill_run(sample_dir, out, crash_at="documents:chunk:0-3", num_cpus=3)
+    output = proc.communicate(timeout=300)[0]
+    assert proc.returncode != 0, output
+    assert "chunk 3 (bytes" in output and "killed 2 workers" in output, output
     finish(sample_dir, out)
     assert_same_output(out, reference)
