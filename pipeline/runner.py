@@ -82,7 +82,7 @@ def build_stages(cfg: Config) -> list:
     """The streaming stages, in order. Each is a callable on a pyarrow.Table batch."""
     from dedup.stage import DedupSignatureStage
     from filters.classifier import QualityClassifierStage
-    from filters.langid import LangIdStage
+    from filters.langid import LangIdBeforeExtractionStage, LangIdStage
     from filters.rules import TextFilterStage
     from filters.urls import UrlFilterStage
     from mixers.domains import DomainStage
@@ -90,9 +90,13 @@ def build_stages(cfg: Config) -> list:
     from pipeline.tokenize import TokenizeStage
 
     disabled = cfg.filters.disabled_rules
+    # resiliparse is the cheap extractor itself: nothing to gain before it
+    before = cfg.langid.before_extraction and cfg.extract.extractor != "resiliparse"
     return [
         # URL filter first: a blocked page is never extracted
         UrlFilterStage(cfg.filters.urls, disabled),
+        # nor is a page that is plainly in an unwanted language (off by default)
+        *([LangIdBeforeExtractionStage(cfg.langid, cfg.extract)] if before else []),
         ExtractStage(cfg.extract),
         LangIdStage(cfg.langid),
         # rule filters (stats once per document), then the classifier on the cleaned text
@@ -161,6 +165,11 @@ def check_dedup_config(cfg: Config) -> None:
     message = rebalance.check_config(cfg)
     if message:
         raise ConfigError(message)
+    if cfg.langid.before_extraction and cfg.langid.languages == "all":
+        raise ConfigError(
+            "langid.before_extraction: needs langid.languages to be a list (with all "
+            "languages kept there is nothing to drop before extraction)"
+        )
 
 
 def part_name(chunk: Chunk) -> str:

@@ -192,6 +192,7 @@ def crawlmill(*args: str) -> subprocess.CompletedProcess:
         (["--set", "extract.extractr=resiliparse"], "extract.extractr: unknown key"),
         (["--set", "langid.model=/nonexistent/lid.bin"], "langid.model"),
         (["--set", "tokenizer.name=/nonexistent/tokenizer.json"], "tokenizer.name"),
+        (["--set", "langid.before_extraction=true"], "langid.before_extraction: needs"),
     ],
 )
 def test_config_mistakes_fail_before_any_work(sample_dir, tmp_path, args, message):
@@ -255,3 +256,37 @@ def test_output_of_another_run_is_never_mixed(sample_run, sample_dir, tmp_path):
     (stranger / "notes.txt").write_text("not a crawlmill run")
     with pytest.raises(RunError, match="not a crawlmill run directory"):
         run(cfg, [str(sample_dir)], stranger)
+
+
+def test_language_id_before_extraction_skips_pages_and_keeps_the_same_documents(
+    ray_local, sample_dir, tmp_path
+):
+    # English only, with and without the cheap language ID before trafilatura: the same
+    # shards; the pages dropped early never reached the extractor (no text) and carry the
+    # label that dropped them.
+    settings = ["langid.languages=[en]", "engine.chunk_records=64"]
+    plain, early = tmp_path / "plain", tmp_path / "early"
+    run(load_config(None, settings), [str(sample_dir)], plain, log=lambda *a: None)
+    cfg = load_config(None, [*settings, "langid.before_extraction=true"])
+    run(cfg, [str(sample_dir)], early, log=lambda *a: None)
+
+    for shard in sorted((plain / "shards").iterdir()):
+        assert (early / "shards" / shard.name).read_bytes() == shard.read_bytes()
+    # never extracted: no charset (the extract stage decodes); 12 of the sample's 16
+    # non-English HTML pages (zh, ja, ru, de, nl)
+    skipped = [
+        row
+        for row in pq.read_table(early / "rejected").to_pylist()
+        if row[S.DROP_REASON] == S.Reason.LANG_NOT_WANTED
+        and row[S.RECORD_TYPE] == "response"
+        and row[S.CHARSET] is None
+    ]
+    assert len(skipped) >= 10
+    assert all(row[S.DROP_STAGE] == "langid" for row in skipped)
+    assert all(row[S.LANG] != "en" and row[S.LANG_SCORE] >= 0.8 for row in skipped)
+    plain_reasons = {
+        row[S.ID]: row[S.DROP_REASON] for row in pq.read_table(plain / "rejected").to_pylist()
+    }
+    assert all(plain_reasons[row[S.ID]] == S.Reason.LANG_NOT_WANTED for row in skipped)
+    timings = json.loads((early / "timings.json").read_text())
+    assert timings["stage_cpu_seconds"]["langid_before_extraction"] > 0
