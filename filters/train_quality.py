@@ -116,41 +116,27 @@ def precision_recall(labels: np.ndarray, scores: np.ndarray, threshold: float) -
 # --- training ----------------------------------------------------------------------------------
 
 
-def train(
-    positives: list[dict],
-    negatives: list[dict],
+def fit_fasttext(
+    train_rows: list[tuple[str, str]],
     output: Path,
     *,
-    test_fraction: float = 0.2,
-    seed: int = 0,
-    epoch: int = 20,
-    lr: float = 0.2,
-    word_ngrams: int = 2,
-    dim: int = 32,
-    min_count: int = 2,
-    quantize: bool = True,
-    cutoff: int = 100_000,
-    threshold: float = 0.5,
-    max_chars: int = 10_000,
-    log=print,
-) -> dict:
-    """Train, quantize, save to `output`, and return the held-out metrics."""
+    seed: int,
+    epoch: int,
+    lr: float,
+    word_ngrams: int,
+    dim: int,
+    min_count: int,
+    quantize: bool,
+    cutoff: int,
+) -> tuple[object, float]:
+    """Train a fastText softmax classifier on (label, line) rows, quantize it if asked,
+    save it to `output`; return (model, training seconds). Shared by the quality and the
+    domain classifier (mixers/train_domain.py)."""
     import fasttext
 
-    examples = [(GOOD, d) for d in positives] + [(BAD, d) for d in negatives]
-    train_rows, test_rows = [], []
-    for label, doc in examples:
-        line = model_input(doc["text"], max_chars)
-        if not line.strip():
-            continue
-        side = test_rows if held_out(doc["group"], seed, test_fraction) else train_rows
-        side.append((label, line))
-    if not train_rows or not test_rows:
-        raise ValueError("too few documents to hold some out: give more, or another seed")
     # fastText learns in file order; a seeded shuffle keeps runs identical.
     rng = np.random.default_rng(seed)
     train_rows = [train_rows[i] for i in rng.permutation(len(train_rows))]
-
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="crawlmill-train-") as tmp:
         train_file = Path(tmp) / "train.txt"
@@ -175,6 +161,43 @@ def train(
     seconds = time.perf_counter() - start
     output.parent.mkdir(parents=True, exist_ok=True)
     model.save_model(str(output))
+    return model, seconds
+
+
+def train(
+    positives: list[dict],
+    negatives: list[dict],
+    output: Path,
+    *,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    epoch: int = 20,
+    lr: float = 0.2,
+    word_ngrams: int = 2,
+    dim: int = 32,
+    min_count: int = 2,
+    quantize: bool = True,
+    cutoff: int = 100_000,
+    threshold: float = 0.5,
+    max_chars: int = 10_000,
+    log=print,
+) -> dict:
+    """Train, quantize, save to `output`, and return the held-out metrics."""
+
+    examples = [(GOOD, d) for d in positives] + [(BAD, d) for d in negatives]
+    train_rows, test_rows = [], []
+    for label, doc in examples:
+        line = model_input(doc["text"], max_chars)
+        if not line.strip():
+            continue
+        side = test_rows if held_out(doc["group"], seed, test_fraction) else train_rows
+        side.append((label, line))
+    if not train_rows or not test_rows:
+        raise ValueError("too few documents to hold some out: give more, or another seed")
+    model, seconds = fit_fasttext(
+        train_rows, output, seed=seed, epoch=epoch, lr=lr, word_ngrams=word_ngrams, dim=dim,
+        min_count=min_count, quantize=quantize, cutoff=cutoff,
+    )  # fmt: skip
 
     labels = np.array([label == GOOD for label, _ in test_rows])
     scores = label_probabilities(model, [line for _, line in test_rows], GOOD)

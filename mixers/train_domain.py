@@ -36,14 +36,12 @@ import hashlib
 import json
 import re
 import sys
-import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from filters.classifier import LABEL_PREFIX
+from filters.train_quality import fit_fasttext, held_out
 from mixers.domains import DEFAULT_MODEL, OTHER, domain_input, predict_domains, url_labels
 from pipeline.config import DOMAIN_LABELS
 
@@ -151,11 +149,6 @@ def lexicon_label(text: str) -> str | None:
 # --- training -----------------------------------------------------------------------------------
 
 
-def held_out(group: str, seed: int, fraction: float) -> bool:
-    digest = hashlib.blake2b(f"{seed}:{group}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64 < fraction
-
-
 def read_labelled(path: Path) -> list[dict]:
     """{"text", "label", "group"} rows of a JSONL file; a clear error naming the line."""
     docs = []
@@ -216,7 +209,6 @@ def train(
     log=print,
 ) -> dict:
     """Train, quantize, save to `output`; return the held-out metrics per class."""
-    import fasttext
 
     train_rows, test_rows = [], []
     for doc in docs:
@@ -233,25 +225,10 @@ def train(
     train_rows = [
         row for row in train_rows for _ in range(max(1, -(-min_class_rows // counts[row[0]])))
     ]
-    # fastText learns in file order; a seeded shuffle keeps runs identical.
-    rng = np.random.default_rng(seed)
-    train_rows = [train_rows[i] for i in rng.permutation(len(train_rows))]
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="crawlmill-train-domain-") as tmp:
-        train_file = Path(tmp) / "train.txt"
-        train_file.write_text(
-            "".join(f"{LABEL_PREFIX}{label} {line}\n" for label, line in train_rows),
-            encoding="utf-8",
-        )
-        model = fasttext.train_supervised(
-            input=str(train_file), epoch=epoch, lr=lr, wordNgrams=word_ngrams, dim=dim,
-            minCount=min_count, loss="softmax", thread=1, seed=seed, verbose=0,
-        )  # fmt: skip
-        if quantize:
-            model.quantize(input=str(train_file), qnorm=True, retrain=True, cutoff=cutoff)
-    seconds = time.perf_counter() - start
-    output.parent.mkdir(parents=True, exist_ok=True)
-    model.save_model(str(output))
+    model, seconds = fit_fasttext(
+        train_rows, output, seed=seed, epoch=epoch, lr=lr, word_ngrams=word_ngrams, dim=dim,
+        min_count=min_count, quantize=quantize, cutoff=cutoff,
+    )  # fmt: skip
 
     truth = [label for label, _ in test_rows]
     top, probs = predict_domains(model, [line for _, line in test_rows])
