@@ -42,16 +42,21 @@ def model_input(text: str, max_chars: int) -> str:
     return _SYMBOL.sub(r" \1 ", text[:max_chars].lower()).replace("\n", " ")
 
 
-def load_quality_model(model: str):
+def load_shipped_or_file(model: str, shipped: Path, key: str):
+    """The fastText model a config key names: "default" (the shipped one) or a file; a
+    missing file is an error naming the key. The quality and domain classifiers' loader."""
     if model == "default":
-        return load_fasttext_model(str(DEFAULT_MODEL))
+        return load_fasttext_model(str(shipped))
     try:
         return load_fasttext_model(model)
     except FileNotFoundError:
         raise FileNotFoundError(
-            f"filters.classifier.model: {model!r} is neither 'default' nor an existing "
-            "fastText model file"
+            f"{key}: {model!r} is neither 'default' nor an existing fastText model file"
         ) from None
+
+
+def load_quality_model(model: str):
+    return load_shipped_or_file(model, DEFAULT_MODEL, "filters.classifier.model")
 
 
 def label_probabilities(model, lines: list[str], label: str) -> np.ndarray:

@@ -40,8 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filters.classifier import LABEL_PREFIX, model_input
-from filters.langid import load_fasttext_model
+from filters.classifier import LABEL_PREFIX, load_shipped_or_file, model_input
 from filters.urls import domain_and_parents, hash_keys, parse_host
 from pipeline import schema as S
 from pipeline.config import DOMAIN_LABELS, DomainsConfig
@@ -351,14 +350,7 @@ def domain_input(text: str, max_chars: int) -> str:
 
 
 def load_domain_model(model: str):
-    if model == "default":
-        return load_fasttext_model(str(DEFAULT_MODEL))
-    try:
-        return load_fasttext_model(model)
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"domains.model: {model!r} is neither 'default' nor an existing fastText model file"
-        ) from None
+    return load_shipped_or_file(model, DEFAULT_MODEL, "domains.model")
 
 
 def predict_domains(model, lines: list[str]) -> tuple[list[str], np.ndarray]:
