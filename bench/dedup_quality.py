@@ -48,6 +48,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import neardup_generator  # noqa: E402
 
 from dedup.barrier import DedupDecisions, run_dedup  # noqa: E402
+from dedup.components import union_find_roots  # noqa: E402
 from dedup.normalize import normalize_words, shingle_mode, shingles_from_words  # noqa: E402
 from pipeline import schema as S  # noqa: E402
 from pipeline.config import DedupConfig  # noqa: E402
@@ -107,28 +108,19 @@ def jaccard(a: set, b: set) -> float:
 def predicted_clusters(parts_dir: Path, dedup_dir: Path, docs: dict) -> dict[str, str]:
     """doc id -> cluster representative (union of every drop -> kept document link)."""
     decisions = DedupDecisions(dedup_dir)
-    parent: dict[str, str] = {}
-
-    def find(a: str) -> str:
-        parent.setdefault(a, a)
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
     by_part = defaultdict(dict)
     for doc_id, doc in docs.items():
         f, c, row = doc["part"]
         by_part[(f, c)][row] = doc_id
+    links = []  # (dropped document, the kept document it names)
     for (f, c), rows in by_part.items():
         drops = decisions.for_part(f, c)
         for row, kept in zip(
             drops["row"].to_pylist(), drops[S.DUP_CLUSTER_ID].to_pylist(), strict=True
         ):
-            a, b = find(rows[row]), find(kept)
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-    return {doc_id: find(doc_id) for doc_id in docs}
+            links.append((rows[row], kept))
+    roots = union_find_roots(links)
+    return {doc_id: roots.get(doc_id, doc_id) for doc_id in docs}
 
 
 def evaluate(truth, docs, sets, clusters, threshold: float) -> dict:

@@ -34,6 +34,7 @@ number of workers.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -140,18 +141,19 @@ def connected_components(
     raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")
 
 
-def union_find_roots(u: np.ndarray, v: np.ndarray) -> dict[int, int]:
-    """Reference in one process (for tests): node -> smallest node of its component."""
-    parent: dict[int, int] = {}
+def union_find_roots(edges: Iterable[tuple]) -> dict:
+    """In one process, for tests and benchmarks: node -> smallest node of its component,
+    for every node of an edge (nodes: any orderable values)."""
+    parent: dict = {}
 
-    def find(a: int) -> int:
+    def find(a):
         parent.setdefault(a, a)
         while parent[a] != a:
             parent[a] = parent[parent[a]]
             a = parent[a]
         return a
 
-    for a, b in zip(u.tolist(), v.tolist(), strict=True):
+    for a, b in edges:
         ra, rb = find(a), find(b)
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
