@@ -242,24 +242,6 @@ def run_datatrove(input_dir: Path, out: Path, workers: int, models: dict) -> dic
     }
 
 
-def extract_file(path: str, extractor: str) -> dict:
-    """One floor worker: decode every HTML page of one file, then time extraction alone."""
-    from pipeline.config import ExtractConfig, ReadConfig
-    from pipeline.decode import decode_html
-    from pipeline.extract import time_extractor
-    from pipeline.warc import read_file
-
-    table = read_file(path, ReadConfig().max_payload_bytes)
-    pages = []
-    for row in table.to_pylist():
-        if row["drop_reason"] is None and row["record_type"] != "conversion":
-            html, _ = decode_html(row["payload"], row["content_type"])
-            if html is not None:
-                pages.append(html)
-    seconds, extracted = time_extractor(ExtractConfig(extractor=extractor), pages)
-    return {"pages": len(pages), "extracted": extracted, "seconds": seconds}
-
-
 def run_floor(files: list[Path], extractor: str) -> dict:
     """Extraction alone, one plain process per file (= per worker), all at once."""
     me = [sys.executable, str(Path(__file__).resolve()), "--floor-worker"]
@@ -584,8 +566,11 @@ def main() -> int:
         raw["summary"] = summary
         args.results.with_suffix(".json").write_text(json.dumps(raw, indent=2) + "\n")
         return 0
-    if args.floor_worker:
-        print(json.dumps(extract_file(*args.floor_worker)))
+    if args.floor_worker:  # one floor process: decode one file's pages, time extraction alone
+        from run_realpages import extraction_alone  # bench/, this script's directory
+
+        path, extractor = args.floor_worker
+        print(json.dumps(extraction_alone(Path(path), extractor)))
         return 0
     from pipeline.assets import lid_model_path, qwen_tokenizer_json_path
 
