@@ -597,16 +597,7 @@ def resolve_pre_task(plan: Plan, partition: int) -> dict:
 
 # --- the side table -----------------------------------------------------------------------
 
-DROPS_SCHEMA = pa.schema(
-    [
-        ("file_index", pa.int32()),
-        ("chunk_index", pa.int32()),
-        ("row", pa.int32()),
-        (S.DROP_REASON, pa.string()),
-        (S.DUP_CLUSTER_ID, pa.string()),
-        (S.DUP_CLUSTER_SIZE, pa.int32()),
-    ]
-)
+DROPS_SCHEMA = pa.schema(S.DEDUP_DROP_FIELDS)
 
 
 def finalize_task(plan: Plan, range_index: int) -> dict:

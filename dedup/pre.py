@@ -78,12 +78,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 DROPS_SCHEMA = pa.schema(
     [
-        ("file_index", pa.int32()),
-        ("chunk_index", pa.int32()),
-        ("row", pa.int32()),
-        (S.DROP_REASON, pa.string()),
-        (S.DUP_CLUSTER_ID, pa.string()),
-        (S.DUP_CLUSTER_SIZE, pa.int32()),
+        *S.DEDUP_DROP_FIELDS,
         # where the survivor is: the dedup barrier follows it (its cluster id is resolved
         # to the document finally kept when a later pass drops the survivor)
         ("survivor_file", pa.int32()),

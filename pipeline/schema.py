@@ -282,3 +282,14 @@ REJECTED_SCHEMA = pa.schema(
         (N_TOKENS, pa.int32()),
     ]
 )
+
+# A dedup side table (dedup/pre.py before extraction, dedup/barrier.py after): one row per
+# dropped row of a documents-phase part, naming the part and row, why, and the cluster.
+DEDUP_DROP_FIELDS = [
+    ("file_index", pa.int32()),
+    ("chunk_index", pa.int32()),
+    ("row", pa.int32()),
+    (DROP_REASON, pa.string()),
+    (DUP_CLUSTER_ID, pa.string()),
+    (DUP_CLUSTER_SIZE, pa.int32()),
+]
