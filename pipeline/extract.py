@@ -227,6 +227,23 @@ class TimedExtractor:
 # --- The stage ----------------------------------------------------------------------------
 
 
+def decode_html_rows(batch: pa.Table) -> tuple[list[int], list[str | None], list[str | None]]:
+    """The alive HTML rows of a RAW batch (WET conversions hold text already, they are not
+    here), each decoded: (rows, HTML or None when undecodable, charset)."""
+    alive = alive_mask(batch).to_pylist()
+    payloads = batch[S.PAYLOAD].to_pylist()
+    record_types = batch[S.RECORD_TYPE].to_pylist()
+    content_types = batch[S.CONTENT_TYPE].to_pylist()
+    rows, pages, charsets = [], [], []
+    for i in range(batch.num_rows):
+        if alive[i] and record_types[i] != "conversion":
+            html, charset = decode_html(payloads[i] or b"", content_types[i])
+            rows.append(i)
+            pages.append(html)
+            charsets.append(charset)
+    return rows, pages, charsets
+
+
 class ExtractStage:
     """RAW batch (payload bytes) -> batch with `text` and `charset`; payload dropped."""
 
@@ -240,7 +257,6 @@ class ExtractStage:
         alive = alive_mask(batch).to_pylist()
         payloads = batch[S.PAYLOAD].to_pylist()
         record_types = batch[S.RECORD_TYPE].to_pylist()
-        content_types = batch[S.CONTENT_TYPE].to_pylist()
 
         texts: list[str | None] = [None] * batch.num_rows
         charsets: list[str | None] = [None] * batch.num_rows
@@ -249,17 +265,14 @@ class ExtractStage:
         def reject(i: int, reason: str) -> None:
             reasons.setdefault(reason, [False] * batch.num_rows)[i] = True
 
-        # Decode every live payload; WET text is final, HTML pages queue for the extractor.
+        # WET text is final; live HTML pages are decoded and queue for the extractor.
+        for i in range(batch.num_rows):
+            if alive[i] and record_types[i] == "conversion":
+                texts[i], charsets[i] = decode_text(payloads[i] or b""), "utf-8:wet"
         html_rows: list[int] = []
         html_pages: list[str] = []
-        for i in range(batch.num_rows):
-            if not alive[i]:
-                continue
-            payload = payloads[i] or b""
-            if record_types[i] == "conversion":  # WET: already text
-                texts[i], charsets[i] = decode_text(payload), "utf-8:wet"
-                continue
-            html, charsets[i] = decode_html(payload, content_types[i])
+        for i, html, charset in zip(*decode_html_rows(batch), strict=True):
+            charsets[i] = charset
             if html is None:
                 reject(i, S.Reason.UNDECODABLE)
                 continue
