@@ -66,15 +66,18 @@ def _format_summary(summary, top_languages: int = 15) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
-    from pipeline.runner import run
+    from pipeline.runner import run, stop_ray
 
     cfg = load_config(args.config, args.set or [])
     start = time.perf_counter()
-    summary = run(
-        cfg, args.input, args.output, ray_address=args.ray_address, num_cpus=args.num_cpus
-    )
-    summary.seconds = summary.seconds or time.perf_counter() - start
-    print(_format_summary(summary))
+    try:
+        summary = run(
+            cfg, args.input, args.output, ray_address=args.ray_address, num_cpus=args.num_cpus
+        )
+        summary.seconds = summary.seconds or time.perf_counter() - start
+        print(_format_summary(summary), flush=True)
+    finally:
+        stop_ray()
     return 0
 
 
