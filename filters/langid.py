@@ -167,5 +167,9 @@ class LangIdBeforeExtractionStage:
         batch = set_column(batch, S.LANG_SCORE, pa.array(score_column, mask=~drop), pa.float32())
         return mark_dropped(batch, pa.array(drop), S.Reason.LANG_NOT_WANTED, LangIdStage.name)
 
+    def start(self) -> None:
+        """Launch the resiliparse child now, rather than at the first batch."""
+        self.extractor.start()
+
     def close(self) -> None:
         self.extractor.close()

@@ -124,9 +124,15 @@ class TimedExtractor:
         self.cfg = cfg
         self._process: subprocess.Popen | None = None
         self._conn: Connection | None = None
+        self._ready = False  # the child answered "ready"
         self.restarts = 0  # children replaced after a timeout or a crash
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Launch the child without waiting for it: it imports its extractor (~1 s) while
+        the caller goes on (a Ray worker loads its other models and reads its first
+        chunk). The first extraction waits for it to be ready."""
+        if self._process is not None:
+            return
         parent_sock, child_sock = socket.socketpair()
         child_fd = child_sock.fileno()
         self._process = subprocess.Popen(
@@ -138,10 +144,14 @@ class TimedExtractor:
         child_sock.close()
         self._conn = Connection(parent_sock.detach())
         self._conn.send(self.cfg)
+        self._ready = False
+
+    def _wait_ready(self) -> None:
         if not self._conn.poll(self.START_TIMEOUT_SECONDS):
             self._kill()
             raise RuntimeError("extractor process did not start")
         self._conn.recv()
+        self._ready = True
 
     def _alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
@@ -195,8 +205,13 @@ class TimedExtractor:
         while len(results) < len(pages):
             if self._process is not None and not self._alive():
                 self._kill()  # died between calls (killed from outside): no page's fault
-            if self._process is None:
-                self._start()
+            self.start()
+            try:
+                if not self._ready:
+                    self._wait_ready()
+            except (EOFError, OSError):  # died while starting: no page's fault
+                self._kill()
+                raise RuntimeError("extractor process did not start") from None
             remaining = pages[len(results) :]
             try:
                 self._conn.send(remaining)
@@ -300,6 +315,10 @@ class ExtractStage:
         for reason, mask in reasons.items():
             batch = mark_dropped(batch, mask, reason, STAGE)
         return batch
+
+    def start(self) -> None:
+        """Launch the extractor child now, rather than at the first batch."""
+        self.extractor.start()
 
     def close(self) -> None:
         self.extractor.close()

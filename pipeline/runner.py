@@ -222,6 +222,9 @@ class ChunkWorker:
         self.cfg = config_from_dict(config)
         self.parts_dir = Path(parts_dir)
         self.stages = build_stages(self.cfg)
+        for stage in self.stages:  # extractor children import while the first chunk is read
+            if hasattr(stage, "start"):
+                stage.start()
         self.pre = pre_decisions(self.cfg, self.parts_dir.parent)
 
     def process(self, chunk: dict) -> dict:
