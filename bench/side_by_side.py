@@ -12,6 +12,9 @@ of them alike (docs/BENCH.md says why each is there):
 - crawlmill, trafilatura: `crawlmill run` with the same recipe (EQUAL_SETTINGS below turn
   off what the peer does not do: URL filter, safety words, quality classifier, exact-hash
   pass, candidate verification; MinHash set to datatrove's 14 bands x 8 rows).
+- crawlmill, langid first: the same with `langid.before_extraction=true`: pages that
+  lid.176 calls another language at >= 0.8 on resiliparse's cheap text are never given
+  to trafilatura. Its shards are compared byte for byte with crawlmill's.
 - crawlmill, resiliparse: the same with `extract.extractor=resiliparse`.
 - extraction alone (the floor): each extractor on the same decoded pages, in `--workers`
   plain processes, no time limit, no pipeline. A pipeline cannot be faster than this.
@@ -70,7 +73,25 @@ EQUAL_SETTINGS = [
     "dedup.near.rows=8",
     "dedup.near.verify=false",  # datatrove clusters every bucket match, unverified
 ]
-PIPELINES = ["datatrove", "crawlmill", "floor", "crawlmill-resiliparse", "floor-resiliparse"]
+# crawlmill's variants: what each sets on top of EQUAL_SETTINGS, and the floor it is held to
+CRAWLMILL_VARIANTS = {
+    "crawlmill": (["extract.extractor=trafilatura"], "floor"),
+    # the same output (compared shard by shard below), less extraction: pages that are
+    # plainly not English on resiliparse's cheap text never reach trafilatura
+    "crawlmill-langid-first": (
+        ["extract.extractor=trafilatura", "langid.before_extraction=true"],
+        "floor",
+    ),
+    "crawlmill-resiliparse": (["extract.extractor=resiliparse"], "floor-resiliparse"),
+}
+PIPELINES = [
+    "datatrove",
+    "crawlmill",
+    "floor",
+    "crawlmill-langid-first",
+    "crawlmill-resiliparse",
+    "floor-resiliparse",
+]
 
 
 # --- Input: the WARC split into one file per worker ----------------------------------------
@@ -188,14 +209,14 @@ def silent_losses(records_in: int, docs_out: int, recorded_rejects: int) -> int:
     return records_in - docs_out - recorded_rejects
 
 
-def run_crawlmill(files: list[Path], out: Path, workers: int, extractor: str) -> dict:
+def run_crawlmill(files: list[Path], out: Path, workers: int, settings: list[str]) -> dict:
     cmd = [str(CRAWLMILL), "run", "--output", str(out), "--num-cpus", str(workers)]
     cmd += ["--input", *map(str, files)]
-    for setting in [*EQUAL_SETTINGS, f"extract.extractor={extractor}"]:
+    for setting in [*EQUAL_SETTINGS, *settings]:
         cmd += ["--set", setting]
     result = run_measured(cmd)
     if result["rc"] != 0:
-        raise failed(f"crawlmill ({extractor})", result)
+        raise failed(f"crawlmill ({' '.join(settings)})", result)
     manifest = json.loads((out / "manifest.json").read_text())
     stats = json.loads((out / "stats.json").read_text())
     timings = json.loads((out / "timings.json").read_text())
@@ -217,6 +238,14 @@ def run_crawlmill(files: list[Path], out: Path, workers: int, extractor: str) ->
         },
         "step_seconds": timings["stage_cpu_seconds"],
     }
+
+
+def same_shards(run_a: Path, run_b: Path) -> bool:
+    """Byte-identical shard files (and the same list of them) in two run directories."""
+    shards_a, shards_b = sorted((run_a / "shards").iterdir()), sorted((run_b / "shards").iterdir())
+    return [p.name for p in shards_a] == [p.name for p in shards_b] and all(
+        a.read_bytes() == b.read_bytes() for a, b in zip(shards_a, shards_b, strict=True)
+    )
 
 
 def run_datatrove(input_dir: Path, out: Path, workers: int, models: dict) -> dict:
@@ -343,7 +372,7 @@ def summarize(results: dict, records_in: int, cores: int) -> dict:
     for name, row in summary.items():
         if base and name != "datatrove":
             row["speed_vs_datatrove"] = row["per_core"] / base["per_core"]
-    for name, floor in (("crawlmill", "floor"), ("crawlmill-resiliparse", "floor-resiliparse")):
+    for name, (_, floor) in CRAWLMILL_VARIANTS.items():
         if name in summary and floor in summary:
             summary[name]["overhead_above_extraction"] = (
                 summary[name]["wall_best"] / summary[floor]["wall_best"] - 1
@@ -396,9 +425,21 @@ def markdown(meta: dict, results: dict, summary: dict, agreement: dict | None) -
         )
     same = [f"{n}: {'yes' if r['same_output_every_run'] else 'NO'}" for n, r in summary.items()
             if "same_output_every_run" in r]  # fmt: skip
+    identical = [
+        r.get("same_shards_as_crawlmill") for r in results.get("crawlmill-langid-first", [])
+    ]
     lines += [
         "",
         "Same documents and tokens out in every run: " + ", ".join(same) + ".",
+        *(
+            [
+                "",
+                "crawlmill-langid-first wrote shards byte-identical to crawlmill's in the same "
+                "round: " + ", ".join("yes" if x else "NO" for x in identical) + ".",
+            ]
+            if identical and None not in identical
+            else []
+        ),
         "",
         "records/s per core = input records / wall / workers. Floors: extraction alone in "
         f"{cores} processes (wall of the slowest); 'overhead above extraction' = pipeline "
@@ -407,7 +448,7 @@ def markdown(meta: dict, results: dict, summary: dict, agreement: dict | None) -
         "## Phases (wall seconds, each run)",
         "",
     ]
-    for name in ("datatrove", "crawlmill", "crawlmill-resiliparse"):
+    for name in ("datatrove", *CRAWLMILL_VARIANTS):
         runs = results.get(name) or []
         if not runs:
             continue
@@ -437,14 +478,14 @@ def markdown(meta: dict, results: dict, summary: dict, agreement: dict | None) -
         "datatrove: its own per-step time (stats.json of each executor).",
         "",
     ]
-    for name in ("datatrove", "crawlmill", "crawlmill-resiliparse"):
+    for name in ("datatrove", *CRAWLMILL_VARIANTS):
         runs = results.get(name) or []
         if runs:
             steps = runs[-1]["step_seconds"]
             cells = ", ".join(f"{k} {v:.1f}" for k, v in steps.items())
             lines += [f"- **{name}**: {cells}"]
     lines += ["", "## What each pipeline dropped, and where (last run)", ""]
-    for name in ("datatrove", "crawlmill", "crawlmill-resiliparse"):
+    for name in ("datatrove", *CRAWLMILL_VARIANTS):
         runs = results.get(name) or []
         if runs:
             cells = ", ".join(f"{k} {v:,}" for k, v in runs[-1]["rejects_by_reason"].items())
@@ -607,9 +648,10 @@ def main() -> int:
             load_start = os.getloadavg()[0]
             if name == "datatrove":
                 r = run_datatrove(work / "input", out, args.workers, models)
-            elif name.startswith("crawlmill"):
-                extractor = "resiliparse" if name.endswith("resiliparse") else "trafilatura"
-                r = run_crawlmill(files, out, args.workers, extractor)
+            elif name in CRAWLMILL_VARIANTS:
+                r = run_crawlmill(files, out, args.workers, CRAWLMILL_VARIANTS[name][0])
+                if name != "crawlmill" and (work / f"crawlmill-{run}").is_dir():
+                    r["same_shards_as_crawlmill"] = same_shards(work / f"crawlmill-{run}", out)
             else:
                 r = run_floor(files, "resiliparse" if name.endswith("resiliparse") else
                               "trafilatura")  # fmt: skip

@@ -96,6 +96,7 @@ def test_summary_ratios_and_overhead():
     results = {
         "datatrove": [run(200.0, 90), run(220.0, 90)],
         "crawlmill": [run(50.0, 95), run(70.0, 95)],
+        "crawlmill-langid-first": [run(45.0, 95)],
         "floor": [run(40.0), run(40.0)],
     }
     summary = sbs.summarize(results, records_in=100, cores=2)
@@ -104,6 +105,10 @@ def test_summary_ratios_and_overhead():
     assert summary["crawlmill"]["per_core"] == pytest.approx(100 / 50 / 2)
     assert summary["crawlmill"]["speed_vs_datatrove"] == pytest.approx(200 / 50)
     assert summary["crawlmill"]["overhead_above_extraction"] == pytest.approx(50 / 40 - 1)
+    # held to the same trafilatura floor
+    assert summary["crawlmill-langid-first"]["overhead_above_extraction"] == pytest.approx(
+        45 / 40 - 1
+    )
     assert summary["datatrove"]["silent"] == 5 and summary["crawlmill"]["silent"] == 0
     assert summary["crawlmill"]["same_output_every_run"]
 
@@ -175,10 +180,27 @@ def test_crawlmill_and_floor_account_for_every_record(tmp_path):
     """crawlmill with the equal settings on a real WARC loses nothing silently; the
     floor extracts no more pages than there are records."""
     files = sbs.split_warc(SAMPLE, tmp_path / "input", 2)
-    result = sbs.run_crawlmill(files, tmp_path / "cm", 2, "trafilatura")
+    result = sbs.run_crawlmill(files, tmp_path / "cm", 2, ["extract.extractor=trafilatura"])
     records = sum(len(record_ids(f)) for f in files)
     assert sbs.silent_losses(records, result["docs_out"], result["recorded_rejects"]) == 0
     assert result["docs_out"] > 0 and result["tokens_out"] > result["docs_out"]
     assert set(result["phases"]) == {"scan", "documents (read..tokenize)", "dedup", "write"}
     floor = sbs.run_floor(files, "resiliparse")
     assert 0 < floor["extracted"] <= floor["pages"] <= records
+
+
+def test_same_shards_compares_every_byte_and_every_name(tmp_path):
+    def shards(name: str, files: dict[str, bytes]) -> Path:
+        (tmp_path / name / "shards").mkdir(parents=True)
+        for file, data in files.items():
+            (tmp_path / name / "shards" / file).write_bytes(data)
+        return tmp_path / name
+
+    a = shards("a", {"shard-00000.arrow": b"abc", "shard-00001.arrow": b"de"})
+    assert sbs.same_shards(
+        a, shards("b", {"shard-00000.arrow": b"abc", "shard-00001.arrow": b"de"})
+    )
+    assert not sbs.same_shards(
+        a, shards("c", {"shard-00000.arrow": b"abc", "shard-00001.arrow": b"dE"})
+    )
+    assert not sbs.same_shards(a, shards("d", {"shard-00000.arrow": b"abc"}))
