@@ -15,6 +15,7 @@ the default max_chars=4000, ~2,200-4,100 docs/s with the first 2,000 characters.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,19 @@ class LangIdStage:
         return mark_dropped(batch, pa.array(low), S.Reason.LANG_LOW_SCORE, self.name)
 
 
+# The language a page declares on its root element, <html lang="en-US"> -> "en": searched
+# in its first DECLARED_LANG_WINDOW characters, where the root element sits (after any
+# doctype and comments).
+DECLARED_LANG = re.compile(r"<html\b[^>]*?[\s:]lang\s*=\s*[\"']?([A-Za-z]{2,3})\b", re.IGNORECASE)
+DECLARED_LANG_WINDOW = 20_000
+
+
+def declared_language(html: str) -> str | None:
+    """The lowercased primary subtag of the root element's `lang`, or None."""
+    match = DECLARED_LANG.search(html, 0, DECLARED_LANG_WINDOW)
+    return match.group(1).lower() if match else None
+
+
 class LangIdBeforeExtractionStage:
     """Stage, before extraction (`langid.before_extraction`, with a `languages` list and
     trafilatura): language ID on a cheap text of each HTML page, resiliparse's, made in its
@@ -122,6 +136,13 @@ class LangIdBeforeExtractionStage:
     can be in another language than the article. On realpages, 0.8 skipped 832 of 3,913
     pages, and lid.176 on trafilatura's text of the same pages called none of them
     English; 0.65 skipped 841, 4 of them English there (docs/BENCH.md).
+
+    A page that declares a wanted language (`<html lang="en">`) skips the check and goes
+    straight to trafilatura: the check could only drop it on a text that says otherwise,
+    and leaving it out is never a wrong drop. The declaration is not trusted the other
+    way (a page declaring `de` is still checked, as its content may be English). On
+    realpages 1,294 of 3,913 pages declare `en` (37% of the HTML bytes); the check would
+    have dropped 37 of them.
     """
 
     name = "langid_before_extraction"
@@ -143,10 +164,11 @@ class LangIdBeforeExtractionStage:
 
         # HTML only (WET text is cheap already); undecodable pages: the extract stage
         # rejects them. Decoding again there costs ~0.1 ms a page.
+        keep = set(self.cfg.languages)
         decoded = zip(*decode_html_rows(batch), strict=True)
         rows, pages = [], []
         for i, html, _ in decoded:
-            if html is not None:
+            if html is not None and declared_language(html) not in keep:
                 rows.append(i)
                 pages.append(html)
         texts = [text for text, _ in self.extractor.extract_many(pages)]
@@ -155,7 +177,6 @@ class LangIdBeforeExtractionStage:
             return batch
         langs, scores = self.langid.predict([text for _, text in classified])
 
-        keep = set(self.cfg.languages)
         lang_column = np.full(batch.num_rows, None, object)
         score_column = np.zeros(batch.num_rows, np.float32)
         drop = np.zeros(batch.num_rows, bool)

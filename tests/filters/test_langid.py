@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from filters.langid import LangIdStage
+from filters.langid import LangIdBeforeExtractionStage, LangIdStage, declared_language
 from pipeline import assets
 from pipeline import schema as S
 from pipeline.config import LangIdConfig
@@ -140,3 +140,58 @@ def test_stage_pickles_as_its_config():
     copy = pickle.loads(pickle.dumps(stage()))
     assert copy.cfg == stage().cfg
     assert copy(doc_batch([SENTENCES["ru"]]))[S.LANG].to_pylist() == ["ru"]
+
+
+@pytest.mark.parametrize(
+    "html, declared",
+    [
+        ('<!DOCTYPE html>\n<html lang="en-US" dir="ltr"><head>', "en"),
+        ("<HTML LANG=de><body>", "de"),
+        ("<html xmlns='http://www.w3.org/1999/xhtml' xml:lang='fr'>", "fr"),
+        ('<html class="no-js" lang="zh-Hans">', "zh"),
+        ('<html data-lang="en"><body lang="en">', None),  # not the root's own lang
+        ("<html><body><p lang='en'>", None),
+        ("<p>no root element</p>", None),
+        ("<!--" + "x" * 30_000 + '--><html lang="en">', None),  # past the searched window
+    ],
+)
+def test_declared_language_is_the_root_elements_primary_subtag(html, declared):
+    assert declared_language(html) == declared
+
+
+GERMAN_PAGE = """<!doctype html><html{lang}><head><title>Wetter</title></head><body><article>
+<p>Das Wetter in Berlin bleibt in den kommenden Tagen wechselhaft. Nach einem sonnigen
+Vormittag ziehen am Nachmittag dichte Wolken auf, und in der Nacht muss mit kräftigen
+Regenschauern gerechnet werden. Die Temperaturen erreichen höchstens achtzehn Grad.</p>
+<p>Der Deutsche Wetterdienst rät Autofahrern, auf den Straßen vorsichtig zu fahren, weil
+es durch den Regen stellenweise zu Aquaplaning kommen kann.</p></article></body></html>"""
+
+
+def test_check_before_extraction_trusts_a_declared_wanted_language_only():
+    """English wanted: a German page is dropped before extraction unless it declares
+    English (then trafilatura's text decides, after extraction); declaring German earns
+    no shortcut."""
+    from pipeline.config import ExtractConfig
+    from tests.pipeline.test_extract import raw_batch
+
+    pages = {"none": "", "de": ' lang="de"', "en": ' lang="en-GB"'}
+    batch = raw_batch(
+        [
+            {
+                S.ID: key,
+                S.RECORD_TYPE: "response",
+                S.PAYLOAD: GERMAN_PAGE.format(lang=lang).encode(),
+                S.CONTENT_TYPE: "text/html; charset=utf-8",
+            }
+            for key, lang in pages.items()
+        ]
+    )
+    stage = LangIdBeforeExtractionStage(LangIdConfig(languages=["en"]), ExtractConfig())
+    try:
+        out = stage(batch)
+    finally:
+        stage.close()
+    reasons = dict(zip(out[S.ID].to_pylist(), out[S.DROP_REASON].to_pylist(), strict=True))
+    assert reasons == {"none": S.Reason.LANG_NOT_WANTED, "de": S.Reason.LANG_NOT_WANTED, "en": None}
+    langs = dict(zip(out[S.ID].to_pylist(), out[S.LANG].to_pylist(), strict=True))
+    assert langs == {"none": "de", "de": "de", "en": None}
