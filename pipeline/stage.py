@@ -10,6 +10,8 @@ runner decides where they run. A stage must
 - write its scores to columns (scores are data), reading thresholds from config.
 
 This keeps stages testable without Ray and makes every statistic a query over columns.
+A stage that runs a child process (extraction) may also have `start()`, which the Ray
+worker calls once the stages are built so the child starts early, and `close()`.
 """
 
 from __future__ import annotations
