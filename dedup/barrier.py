@@ -636,7 +636,7 @@ def finalize_task(plan: Plan, range_index: int) -> dict:
         },
         schema=DROPS_SCHEMA,
     )
-    pq.write_table(table, Path(plan.tmp) / f"drops-{range_index:05d}.parquet", compression="zstd")
+    pq.write_table(table, Path(plan.tmp) / S.drops_name(range_index), compression="zstd")
     return {"drops": removed}
 
 
@@ -773,7 +773,7 @@ def run_dedup(
     stats["removed"] = removed
     stats["docs_out"] = stats["docs_in"] - removed
     for r in range(plan.n_ranges):
-        name = f"drops-{r:05d}.parquet"
+        name = S.drops_name(r)
         (tmp / name).replace(out / name)
     index = {
         "stats": stats,
@@ -833,12 +833,12 @@ class DedupDecisions:
 
     def for_part(self, file_index: int, chunk_index: int) -> pa.Table:
         """Drops (row, drop_reason, dup_cluster_id, dup_cluster_size) of one part."""
-        ordinal = self.ordinal.get(f"{file_index:05d}-{chunk_index:05d}.parquet")
+        ordinal = self.ordinal.get(S.part_name(file_index, chunk_index))
         if ordinal is None:
             return DROPS_SCHEMA.empty_table()
         range_index = ordinal // self.parts_per_range
         if range_index != self._range:
-            table = pq.read_table(self.dir / f"drops-{range_index:05d}.parquet")
+            table = pq.read_table(self.dir / S.drops_name(range_index))
             # rows are sorted by key, i.e. by (file, chunk, row): one slice per part
             part = table["file_index"].to_numpy().astype(np.int64) << 32
             part |= table["chunk_index"].to_numpy().astype(np.int64)

@@ -266,7 +266,7 @@ def finalize_task(plan: PrePlan, group: int) -> dict:
         },
         schema=DROPS_SCHEMA,
     )
-    pq.write_table(out, plan.path(f"drops-{group:05d}.parquet"), compression="zstd")
+    pq.write_table(out, plan.path(S.drops_name(group)), compression="zstd")
     return {"drops": out.num_rows, "by_reason": dict(Counter(out[S.DROP_REASON].to_pylist()))}
 
 
@@ -359,7 +359,7 @@ def run_pre_dedup(
         "clusters": sum(r["clusters"] for r in decided),
     }
     for g in range(plan.n_groups):
-        name = f"drops-{g:05d}.parquet"
+        name = S.drops_name(g)
         (tmp / name).replace(out / name)
     shutil.rmtree(tmp)
     index = {"stats": stats, "n_files": plan.n_files, "n_groups": plan.n_groups}
@@ -391,7 +391,7 @@ class PreDecisions:
             return DROPS_SCHEMA.empty_table()
         group = group_of(file_index, self.n_files, self.n_groups)
         if group != self._group:
-            table = pq.read_table(self.dir / f"drops-{group:05d}.parquet")
+            table = pq.read_table(self.dir / S.drops_name(group))
             self._by_chunk = {}
             files = column(table, "file_index", np.int64)
             chunks = column(table, "chunk_index", np.int64)

@@ -174,7 +174,7 @@ def check_dedup_config(cfg: Config) -> None:
 
 
 def part_name(chunk: Chunk) -> str:
-    return f"{chunk.file_index:05d}-{chunk.chunk_index:05d}.parquet"
+    return S.part_name(chunk.file_index, chunk.chunk_index)
 
 
 def process_chunk(
@@ -741,7 +741,7 @@ def _write_repeats(writer, rebalancer, repeat_rows: dict, parts_dir: Path, langu
             take = rows[copies > k]
             if not len(take):
                 continue
-            path = parts_dir / f"{file_index:05d}-{chunk_index:05d}.parquet"
+            path = parts_dir / S.part_name(file_index, chunk_index)
             table = pq.read_table(path, columns=[*columns, S.TEXT])
             table = with_text_chars(table.take(pa.array(take, pa.int64()))).select(columns)
             table = table.set_column(

@@ -283,6 +283,19 @@ REJECTED_SCHEMA = pa.schema(
     ]
 )
 
+
+def part_name(file_index: int, chunk_index: int) -> str:
+    """The file name of a chunk's documents-phase part (in `_work/docs/`): sorting the
+    names gives input order."""
+    return f"{file_index:05d}-{chunk_index:05d}.parquet"
+
+
+def drops_name(index: int) -> str:
+    """The file name of one file of a dedup side table (below): a group of input files
+    before extraction (dedup/pre.py), a range of parts after (dedup/barrier.py)."""
+    return f"drops-{index:05d}.parquet"
+
+
 # A dedup side table (dedup/pre.py before extraction, dedup/barrier.py after): one row per
 # dropped row of a documents-phase part, naming the part and row, why, and the cluster.
 DEDUP_DROP_FIELDS = [
