@@ -84,6 +84,8 @@ CRAWLMILL_VARIANTS = {
     ),
     "crawlmill-resiliparse": (["extract.extractor=resiliparse"], "floor-resiliparse"),
 }
+# variants meant to write crawlmill's very shards: each round compares them byte for byte
+SAME_SHARDS_AS_CRAWLMILL = ["crawlmill-langid-first"]
 PIPELINES = [
     "datatrove",
     "crawlmill",
@@ -425,21 +427,16 @@ def markdown(meta: dict, results: dict, summary: dict, agreement: dict | None) -
         )
     same = [f"{n}: {'yes' if r['same_output_every_run'] else 'NO'}" for n, r in summary.items()
             if "same_output_every_run" in r]  # fmt: skip
-    identical = [
-        r.get("same_shards_as_crawlmill") for r in results.get("crawlmill-langid-first", [])
-    ]
-    lines += [
-        "",
-        "Same documents and tokens out in every run: " + ", ".join(same) + ".",
-        *(
-            [
+    lines += ["", "Same documents and tokens out in every run: " + ", ".join(same) + "."]
+    for name in SAME_SHARDS_AS_CRAWLMILL:
+        identical = [r.get("same_shards_as_crawlmill") for r in results.get(name, [])]
+        if identical and None not in identical:
+            lines += [
                 "",
-                "crawlmill-langid-first wrote shards byte-identical to crawlmill's in the same "
-                "round: " + ", ".join("yes" if x else "NO" for x in identical) + ".",
-            ]
-            if identical and None not in identical
-            else []
-        ),
+                f"{name} wrote shards byte-identical to crawlmill's in the same round: "
+                + ", ".join("yes" if x else "NO" for x in identical) + ".",
+            ]  # fmt: skip
+    lines += [
         "",
         "records/s per core = input records / wall / workers. Floors: extraction alone in "
         f"{cores} processes (wall of the slowest); 'overhead above extraction' = pipeline "
@@ -650,7 +647,7 @@ def main() -> int:
                 r = run_datatrove(work / "input", out, args.workers, models)
             elif name in CRAWLMILL_VARIANTS:
                 r = run_crawlmill(files, out, args.workers, CRAWLMILL_VARIANTS[name][0])
-                if name != "crawlmill" and (work / f"crawlmill-{run}").is_dir():
+                if name in SAME_SHARDS_AS_CRAWLMILL and (work / f"crawlmill-{run}").is_dir():
                     r["same_shards_as_crawlmill"] = same_shards(work / f"crawlmill-{run}", out)
             else:
                 r = run_floor(files, "resiliparse" if name.endswith("resiliparse") else
