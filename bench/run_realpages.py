@@ -89,8 +89,9 @@ def run_pipeline(warc: Path, extractor: str, num_cpus: int | None) -> dict:
     }
 
 
-def extraction_alone(warc: Path, extractor: str) -> dict:
-    """Decode + extract every alive HTML page in this process, timed around extraction."""
+def extraction_alone(warc: Path, extractor: str, tuned: bool = False) -> dict:
+    """Decode + extract every alive HTML page in this process, timed around extraction;
+    the extractor as it ships, or with `tuned` as crawlmill's extractor child runs it."""
     from pipeline.config import ExtractConfig
     from pipeline.decode import decode_html
     from pipeline.extract import time_extractor
@@ -103,7 +104,7 @@ def extraction_alone(warc: Path, extractor: str) -> dict:
             html, _ = decode_html(row["payload"], row["content_type"])
             if html is not None:
                 pages.append(html)
-    seconds, extracted = time_extractor(ExtractConfig(extractor=extractor), pages)
+    seconds, extracted = time_extractor(ExtractConfig(extractor=extractor), pages, tuned)
     return {
         "pages": len(pages),
         "extracted": extracted,

@@ -98,6 +98,7 @@ def test_summary_ratios_and_overhead():
         "crawlmill": [run(50.0, 95), run(70.0, 95)],
         "crawlmill-langid-first": [run(45.0, 95)],
         "floor": [run(40.0), run(40.0)],
+        "floor-tuned": [run(36.0)],
     }
     summary = sbs.summarize(results, records_in=100, cores=2)
     # the best run of each: load from other processes only ever adds time
@@ -109,6 +110,9 @@ def test_summary_ratios_and_overhead():
     assert summary["crawlmill-langid-first"]["overhead_above_extraction"] == pytest.approx(
         45 / 40 - 1
     )
+    # and, beside it, against trafilatura as crawlmill's child runs it
+    assert summary["crawlmill"]["overhead_above_tuned_extraction"] == pytest.approx(50 / 36 - 1)
+    assert "overhead_above_tuned_extraction" not in summary["datatrove"]
     assert summary["datatrove"]["silent"] == 5 and summary["crawlmill"]["silent"] == 0
     assert summary["crawlmill"]["same_output_every_run"]
 
@@ -187,6 +191,8 @@ def test_crawlmill_and_floor_account_for_every_record(tmp_path):
     assert set(result["phases"]) == {"scan", "documents (read..tokenize)", "dedup", "write"}
     floor = sbs.run_floor(files, "resiliparse")
     assert 0 < floor["extracted"] <= floor["pages"] <= records
+    tuned = sbs.run_floor(files, "trafilatura", tuned=True)
+    assert tuned["pages"] == floor["pages"] and 0 < tuned["extracted"] <= tuned["pages"]
 
 
 def test_same_shards_compares_every_byte_and_every_name(tmp_path):
