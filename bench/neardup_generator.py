@@ -75,7 +75,7 @@ def read_sources(paths: list[Path]) -> list[tuple[str, str]]:
     from pipeline.extract import _make_extractor
     from pipeline.warc import read_file
 
-    extract = _make_extractor(ExtractConfig(extractor="resiliparse"), tuned=False)
+    extract = _make_extractor(ExtractConfig(extractor="resiliparse"))
     pages = []
     for path in paths:
         if not path.exists():

@@ -184,9 +184,9 @@ print(json.dumps([extract(page) for page in json.load(sys.stdin)]))
 
 
 def test_the_child_extracts_the_same_text_as_stock_trafilatura():
-    # The child changes lxml's element classes and the garbage collector to run
-    # trafilatura faster; the text must stay what trafilatura as shipped gives. Stock runs
-    # in its own process: both settings are process-wide.
+    # The child changes lxml's element class lookup to run trafilatura faster; the text
+    # must stay what trafilatura as shipped gives. Stock runs in its own process: the
+    # setting is process-wide.
     pages = sample_html_pages()
     stock = subprocess.run(
         [sys.executable, "-c", STOCK_TRAFILATURA],
