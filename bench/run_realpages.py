@@ -104,13 +104,8 @@ def extraction_alone(warc: Path, extractor: str, tuned: bool = False) -> dict:
             html, _ = decode_html(row["payload"], row["content_type"])
             if html is not None:
                 pages.append(html)
-    seconds, extracted = time_extractor(ExtractConfig(extractor=extractor), pages, tuned)
-    return {
-        "pages": len(pages),
-        "extracted": extracted,
-        "seconds": seconds,
-        "pages_per_s": len(pages) / seconds,
-    }
+    timed = time_extractor(ExtractConfig(extractor=extractor), pages, tuned)
+    return {**timed, "pages": len(pages), "pages_per_s": len(pages) / timed["seconds"]}
 
 
 def main() -> None:

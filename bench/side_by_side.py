@@ -27,9 +27,9 @@ Both pipelines get the same input: the WARC split round-robin into `--workers` f
 the same files). `--records N` takes only the first N records (a quick mode).
 
 Measured per run: wall seconds per phase and end to end, input records/s per core, peak
-RSS summed over the whole process tree (psutil, every 0.2 s, over every descendant of
-the command, including Ray's and datatrove's pool workers, which /usr/bin/time misses),
-records in, documents and tokens out, rejects recorded per document, and silent losses
+RSS and CPU seconds summed over the whole process tree (psutil, every 0.2 s, over every
+descendant of the command, including Ray's and datatrove's pool workers, which
+/usr/bin/time misses), records in, documents and tokens out, rejects recorded per document, and silent losses
 (records in - documents out - recorded rejects). Then resiliparse's text against
 trafilatura's on the same pages. Writes a Markdown report (date, machine, load,
 versions, command) to `--results` and the raw figures beside it as JSON.
@@ -151,9 +151,10 @@ def tagged(tag: str) -> list[psutil.Process]:
     return found
 
 
-def tree_rss(procs: list[psutil.Process]) -> int:
+def tree_rss(procs: list[psutil.Process], cpu: dict[int, float] | None = None) -> int:
     """Sum of RSS over the processes and every descendant (Ray's raylet and workers,
-    datatrove's pool workers and extractor sandboxes, crawlmill's extractor children)."""
+    datatrove's pool workers and extractor sandboxes, crawlmill's extractor children).
+    `cpu`, if given, gets each process's user + system CPU seconds so far, by pid."""
     seen: dict[int, int] = {}
     for root in procs:
         try:
@@ -163,6 +164,9 @@ def tree_rss(procs: list[psutil.Process]) -> int:
         for proc in family:
             try:
                 seen[proc.pid] = proc.memory_info().rss
+                if cpu is not None:
+                    times = proc.cpu_times()
+                    cpu[proc.pid] = max(cpu.get(proc.pid, 0.0), times.user + times.system)
             except psutil.Error:
                 continue
     return sum(seen.values())
@@ -171,7 +175,13 @@ def tree_rss(procs: list[psutil.Process]) -> int:
 def run_measured(
     cmd: list[str], env: dict | None = None, interval: float = 0.2, limit: float = 3600
 ) -> dict:
-    """Run `cmd`; wall seconds, peak RSS (MB) of everything it started, output, exit code.
+    """Run `cmd`; wall seconds, peak RSS (MB) and CPU seconds of everything it started,
+    output, exit code.
+
+    CPU seconds are user + system, summed over every process of the tree, each as last
+    sampled (every `interval`): a process loses at most its last interval, and one that
+    lives less than that may be missed. Unlike the wall, they leave out the time spent
+    waiting (Ray starting, a core left idle at the end), so they show the work itself.
 
     Output goes to a file, not a pipe: a re-parented grandchild would hold a pipe open
     (and this call with it) after the command exited. Processes the command left behind
@@ -179,6 +189,7 @@ def run_measured(
     tag = f"{os.getpid()}-{time.monotonic_ns()}"
     env = {**(env or os.environ), TAG: tag}
     peak = 0
+    cpu: dict[int, float] = {}  # pid -> CPU seconds at its last sample
     with tempfile.TemporaryFile("w+") as log:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
@@ -189,7 +200,7 @@ def run_measured(
             now = time.perf_counter()
             if now - last_scan >= 1.0:  # the environment scan costs ~10 ms: once a second
                 others, last_scan = tagged(tag), now
-            peak = max(peak, tree_rss([root, *others]))
+            peak = max(peak, tree_rss([root, *others], cpu))
             if now - start > limit:
                 proc.kill()
             time.sleep(interval)
@@ -199,7 +210,13 @@ def run_measured(
     for leftover in tagged(tag):
         with contextlib.suppress(psutil.Error):
             leftover.kill()
-    return {"wall": wall, "peak_rss_mb": peak / 2**20, "output": output, "rc": proc.returncode}
+    return {
+        "wall": wall,
+        "peak_rss_mb": peak / 2**20,
+        "cpu_seconds": sum(cpu.values()),
+        "output": output,
+        "rc": proc.returncode,
+    }
 
 
 def failed(name: str, result: dict) -> SystemExit:
@@ -230,6 +247,7 @@ def run_crawlmill(files: list[Path], out: Path, workers: int, settings: list[str
     phases = timings["seconds"]
     return {
         "wall": result["wall"],
+        "cpu_seconds": result["cpu_seconds"],
         "peak_rss_mb": result["peak_rss_mb"],
         "docs_out": totals["docs"],
         "tokens_out": totals["tokens"],
@@ -266,6 +284,7 @@ def run_datatrove(input_dir: Path, out: Path, workers: int, models: dict) -> dic
     steps = report["steps"]
     return {
         "wall": result["wall"],
+        "cpu_seconds": result["cpu_seconds"],
         "peak_rss_mb": result["peak_rss_mb"],
         "docs_out": report["docs"],
         "tokens_out": report["tokens"],
@@ -297,6 +316,7 @@ def run_floor(files: list[Path], extractor: str, tuned: bool = False) -> dict:
     wall = max(p["seconds"] for p in parts)
     return {
         "wall": wall,
+        "cpu_seconds": sum(p["cpu_seconds"] for p in parts),
         "pages": pages,
         "extracted": sum(p["extracted"] for p in parts),
         "pages_per_s_per_core": pages / sum(p["seconds"] for p in parts),
@@ -366,6 +386,9 @@ def summarize(results: dict, records_in: int, cores: int) -> dict:
         wall = min(r["wall"] for r in runs)
         row = {"wall_best": wall, "walls": [r["wall"] for r in runs]}
         row["per_core"] = per_core(records_in, wall, cores)
+        cpu = [r["cpu_seconds"] for r in runs if "cpu_seconds" in r]
+        if cpu:  # (results from before the harness measured CPU have none)
+            row["cpu_best"] = min(cpu)
         if "docs_out" in runs[0]:
             last = runs[-1]
             row.update(
@@ -377,17 +400,23 @@ def summarize(results: dict, records_in: int, cores: int) -> dict:
                 same_output_every_run=len({(r["docs_out"], r["tokens_out"]) for r in runs}) == 1,
             )
         summary[name] = row
+
+    def ratio(row: dict, other: dict, key: str) -> float | None:
+        return row[key] / other[key] if key in row and key in other else None
+
     base = summary.get("datatrove")
     for name, row in summary.items():
         if base and name != "datatrove":
             row["speed_vs_datatrove"] = row["per_core"] / base["per_core"]
-    for name, (_, floor) in CRAWLMILL_VARIANTS.items():
+            row["cpu_vs_datatrove"] = ratio(base, row, "cpu_best")  # datatrove's CPU / ours
+    held_to = {name: floor for name, (_, floor) in CRAWLMILL_VARIANTS.items()}
+    held_to["datatrove"] = "floor"  # datatrove's against the trafilatura floor
+    for name, floor in held_to.items():
         if name in summary and floor in summary:
-            summary[name]["overhead_above_extraction"] = (
-                summary[name]["wall_best"] / summary[floor]["wall_best"] - 1
-            )
-    if base and "floor" in summary:
-        base["overhead_above_extraction"] = base["wall_best"] / summary["floor"]["wall_best"] - 1
+            row, floor_row = summary[name], summary[floor]
+            row["overhead_above_extraction"] = ratio(row, floor_row, "wall_best") - 1
+            if (cpu_ratio := ratio(row, floor_row, "cpu_best")) is not None:
+                row["cpu_above_extraction"] = cpu_ratio - 1
     if "floor-tuned" in summary:  # against trafilatura as crawlmill's child runs it
         for name, (_, floor) in CRAWLMILL_VARIANTS.items():
             if name in summary and floor == "floor":
@@ -421,19 +450,26 @@ def markdown(meta: dict, results: dict, summary: dict, agreement: dict | None) -
         "## End to end (best of the runs; every run's wall listed)",
         "",
         "| pipeline | wall s (best) | walls s | records/s per core | vs datatrove |"
-        " overhead above extraction | peak RSS tree MB | docs out | tokens out |"
+        " overhead above extraction | CPU s (best) | CPU vs datatrove |"
+        " CPU above extraction | peak RSS tree MB | docs out | tokens out |"
         " recorded rejects | silent losses |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def times(value: float | None) -> str:
+        return "–" if value is None else f"{value:.2f}x"
+
+    def percent(value: float | None) -> str:
+        return "–" if value is None else f"{value * 100:+.0f}%"
+
     for name, row in summary.items():
         walls = " / ".join(f"{w:.1f}" for w in row["walls"])
-        ratio = row.get("speed_vs_datatrove")
-        overhead = row.get("overhead_above_extraction")
         lines.append(
             f"| {name} | {row['wall_best']:.1f} | {walls} | {row['per_core']:.2f} | "
-            f"{fmt(ratio, '.2f') + 'x' if ratio else '–'} | "
-            f"{fmt(overhead * 100 if overhead is not None else None, '+.0f')}"
-            f"{'%' if overhead is not None else ''} | "
+            f"{times(row.get('speed_vs_datatrove'))} | "
+            f"{percent(row.get('overhead_above_extraction'))} | "
+            f"{fmt(row.get('cpu_best'))} | {times(row.get('cpu_vs_datatrove'))} | "
+            f"{percent(row.get('cpu_above_extraction'))} | "
             f"{fmt(row.get('peak_rss_mb'), ',.0f')} | {fmt(row.get('docs_out'), ',')} | "
             f"{fmt(row.get('tokens_out'), ',')} | {fmt(row.get('recorded_rejects'), ',')} | "
             f"{fmt(row.get('silent'), ',')} |"
@@ -461,7 +497,11 @@ def markdown(meta: dict, results: dict, summary: dict, agreement: dict | None) -
         "",
         "records/s per core = input records / wall / workers. Floors: extraction alone in "
         f"{cores} processes (wall of the slowest); 'overhead above extraction' = pipeline "
-        "wall / floor wall - 1 (datatrove's against the trafilatura floor).",
+        "wall / floor wall - 1 (datatrove's against the trafilatura floor). CPU s = user + "
+        "system seconds summed over every process the command started (sampled every "
+        "0.2 s), for floors over their processes' extraction; it leaves out waiting (Ray "
+        "starting, a core idle at the end). 'CPU vs datatrove' = datatrove's CPU s / this "
+        "one's; 'CPU above extraction' = CPU s / floor CPU s - 1.",
         "",
         "## Phases (wall seconds, each run)",
         "",

@@ -100,6 +100,13 @@ def test_summary_ratios_and_overhead():
         "floor": [run(40.0), run(40.0)],
         "floor-tuned": [run(36.0)],
     }
+    for name, cpu in {
+        "datatrove": [380.0, 400.0],
+        "crawlmill": [96.0, 90.0],
+        "floor": [80.0, 78.0],
+    }.items():
+        for r, seconds in zip(results[name], cpu, strict=True):
+            r["cpu_seconds"] = seconds
     summary = sbs.summarize(results, records_in=100, cores=2)
     # the best run of each: load from other processes only ever adds time
     assert summary["datatrove"]["wall_best"] == 200.0
@@ -113,16 +120,23 @@ def test_summary_ratios_and_overhead():
     # and, beside it, against trafilatura as crawlmill's child runs it
     assert summary["crawlmill"]["overhead_above_tuned_extraction"] == pytest.approx(50 / 36 - 1)
     assert "overhead_above_tuned_extraction" not in summary["datatrove"]
+    # CPU: the lowest of the runs, against datatrove's and the floor's
+    assert summary["crawlmill"]["cpu_best"] == 90.0
+    assert summary["crawlmill"]["cpu_vs_datatrove"] == pytest.approx(380 / 90)
+    assert summary["crawlmill"]["cpu_above_extraction"] == pytest.approx(90 / 78 - 1)
+    assert summary["datatrove"]["cpu_above_extraction"] == pytest.approx(380 / 78 - 1)
+    assert "cpu_best" not in summary["crawlmill-langid-first"]  # not measured: left out
     assert summary["datatrove"]["silent"] == 5 and summary["crawlmill"]["silent"] == 0
     assert summary["crawlmill"]["same_output_every_run"]
 
 
-CHILD_MB, PARENT_MB = 300, 100
+CHILD_MB, PARENT_MB, CHILD_CPU_S = 300, 100, 1.0
 TREE = textwrap.dedent(
     f"""
     import subprocess, sys, time
     child = subprocess.Popen([sys.executable, "-c",
         "import time; b = bytearray({CHILD_MB} * 2**20); b[::4096] = b'x' * len(b[::4096]);"
+        "t = time.process_time()\\nwhile time.process_time() - t < {CHILD_CPU_S}: pass\\n"
         "time.sleep(2.5)"])
     # a grandchild re-parented to init, like datatrove's forkserver: sampled, then ended
     orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
@@ -139,6 +153,8 @@ def test_run_measured_sums_the_tree_and_ends_what_it_left_behind():
     assert result["rc"] == 0, result["output"]
     # parent + child were alive together: the peak counts both (a single process: < 310)
     assert result["peak_rss_mb"] > CHILD_MB + PARENT_MB * 0.9
+    # the child's busy second is counted (the rest of the tree mostly sleeps)
+    assert CHILD_CPU_S * 0.9 < result["cpu_seconds"] < CHILD_CPU_S + 1.5
     orphan = int(result["output"].split()[0])
     try:
         proc = psutil.Process(orphan)
@@ -191,6 +207,8 @@ def test_crawlmill_and_floor_account_for_every_record(tmp_path):
     assert set(result["phases"]) == {"scan", "documents (read..tokenize)", "dedup", "write"}
     floor = sbs.run_floor(files, "resiliparse")
     assert 0 < floor["extracted"] <= floor["pages"] <= records
+    # CPU of the whole tree (driver, Ray, actors, extractor children) and of the floor
+    assert result["cpu_seconds"] > floor["cpu_seconds"] > 0
     tuned = sbs.run_floor(files, "trafilatura", tuned=True)
     assert tuned["pages"] == floor["pages"] and 0 < tuned["extracted"] <= tuned["pages"]
 
