@@ -29,10 +29,11 @@ the same files). `--records N` takes only the first N records (a quick mode).
 Measured per run: wall seconds per phase and end to end, input records/s per core, peak
 RSS and CPU seconds summed over the whole process tree (psutil, every 0.2 s, over every
 descendant of the command, including Ray's and datatrove's pool workers, which
-/usr/bin/time misses), records in, documents and tokens out, rejects recorded per document, and silent losses
-(records in - documents out - recorded rejects). Then resiliparse's text against
-trafilatura's on the same pages. Writes a Markdown report (date, machine, load,
-versions, command) to `--results` and the raw figures beside it as JSON.
+/usr/bin/time misses), records in, documents and tokens out, rejects recorded per
+document, and silent losses (records in - documents out - recorded rejects). Then
+resiliparse's text against trafilatura's on the same pages. Writes a Markdown report
+(date, machine, load, versions, command) to `--results` and the raw figures beside it as
+JSON.
 """
 
 from __future__ import annotations
@@ -420,8 +421,9 @@ def summarize(results: dict, records_in: int, cores: int) -> dict:
     if "floor-tuned" in summary:  # against trafilatura as crawlmill's child runs it
         for name, (_, floor) in CRAWLMILL_VARIANTS.items():
             if name in summary and floor == "floor":
-                summary[name]["overhead_above_tuned_extraction"] = (
-                    summary[name]["wall_best"] / summary["floor-tuned"]["wall_best"] - 1
+                row = summary[name]
+                row["overhead_above_tuned_extraction"] = (
+                    ratio(row, summary["floor-tuned"], "wall_best") - 1
                 )
     return summary
 
