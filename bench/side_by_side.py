@@ -152,11 +152,11 @@ def tagged(tag: str) -> list[psutil.Process]:
     return found
 
 
-def tree_rss(procs: list[psutil.Process], cpu: dict[int, float] | None = None) -> int:
-    """Sum of RSS over the processes and every descendant (Ray's raylet and workers,
-    datatrove's pool workers and extractor sandboxes, crawlmill's extractor children).
-    `cpu`, if given, gets each process's user + system CPU seconds so far, by pid."""
-    seen: dict[int, int] = {}
+def tree_usage(procs: list[psutil.Process]) -> dict[int, tuple[int, float]]:
+    """pid -> (RSS bytes, user + system CPU seconds so far) of the processes and every
+    descendant (Ray's raylet and workers, datatrove's pool workers and extractor
+    sandboxes, crawlmill's extractor children)."""
+    usage: dict[int, tuple[int, float]] = {}
     for root in procs:
         try:
             family = [root, *root.children(recursive=True)]
@@ -164,13 +164,11 @@ def tree_rss(procs: list[psutil.Process], cpu: dict[int, float] | None = None) -
             continue
         for proc in family:
             try:
-                seen[proc.pid] = proc.memory_info().rss
-                if cpu is not None:
-                    times = proc.cpu_times()
-                    cpu[proc.pid] = max(cpu.get(proc.pid, 0.0), times.user + times.system)
+                times = proc.cpu_times()
+                usage[proc.pid] = (proc.memory_info().rss, times.user + times.system)
             except psutil.Error:
                 continue
-    return sum(seen.values())
+    return usage
 
 
 def run_measured(
@@ -201,7 +199,9 @@ def run_measured(
             now = time.perf_counter()
             if now - last_scan >= 1.0:  # the environment scan costs ~10 ms: once a second
                 others, last_scan = tagged(tag), now
-            peak = max(peak, tree_rss([root, *others], cpu))
+            usage = tree_usage([root, *others])
+            peak = max(peak, sum(rss for rss, _ in usage.values()))
+            cpu.update((pid, seconds) for pid, (_, seconds) in usage.items())
             if now - start > limit:
                 proc.kill()
             time.sleep(interval)
