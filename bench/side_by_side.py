@@ -534,7 +534,8 @@ def markdown(meta: dict, results: dict, summary: dict, agreement: dict | None) -
     lines += [
         "## Seconds per step, summed over workers (last run)",
         "",
-        "crawlmill: wall time inside each stage, per chunk, summed (timings.json). "
+        "crawlmill: CPU seconds of each stage, the worker's and its extractor child's, "
+        "summed over chunks (timings.json `stage_cpu_seconds`; wall time before 2026-11-24). "
         "datatrove: its own per-step time (stats.json of each executor).",
         "",
     ]

@@ -192,5 +192,9 @@ class LangIdBeforeExtractionStage:
         """Launch the resiliparse child now, rather than at the first batch."""
         self.extractor.start()
 
+    def child_cpu_seconds(self) -> float | None:
+        """CPU seconds of the resiliparse children so far (the runner's per-stage CPU)."""
+        return self.extractor.cpu_seconds()
+
     def close(self) -> None:
         self.extractor.close()

@@ -46,6 +46,7 @@ from pipeline.stage import alive_mask, mark_dropped, set_column
 
 STAGE = "extract"
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_HAS_PROC = os.path.exists("/proc/self/stat")  # where a child's CPU time can be read
 
 
 # --- The extractors (run inside the child process) --------------------------------------
@@ -162,6 +163,7 @@ class TimedExtractor:
         self._conn: Connection | None = None
         self._ready = False  # the child answered "ready"
         self.restarts = 0  # children replaced after a timeout or a crash
+        self._retired_cpu = 0.0  # CPU seconds of the children already replaced
 
     def start(self) -> None:
         """Launch the child without waiting for it: it imports its extractor (~1 s) while
@@ -194,6 +196,8 @@ class TimedExtractor:
 
     def _kill(self) -> None:
         if self._process is not None:
+            if self._process.returncode is None:  # not reaped yet: its /proc entry is its own
+                self._retired_cpu += self._cpu_seconds() or 0.0
             self._process.kill()
             self._process.wait(timeout=5)
         if self._conn is not None:
@@ -208,6 +212,15 @@ class TimedExtractor:
         except (OSError, IndexError):
             return None
         return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds used by every child this extractor started (the live one and those
+        it replaced), for the per-stage accounting in timings.json; None without /proc."""
+        if not _HAS_PROC:
+            return None
+        if self._process is None or self._process.returncode is not None:
+            return self._retired_cpu  # (a child that died by itself took its CPU with it)
+        return self._retired_cpu + (self._cpu_seconds() or 0.0)
 
     def _wait_answer(self) -> bool:
         """Wait for the child's next answer; False once it used more than its budget."""
@@ -355,6 +368,10 @@ class ExtractStage:
     def start(self) -> None:
         """Launch the extractor child now, rather than at the first batch."""
         self.extractor.start()
+
+    def child_cpu_seconds(self) -> float | None:
+        """CPU seconds of the extractor children so far (the runner's per-stage CPU)."""
+        return self.extractor.cpu_seconds()
 
     def close(self) -> None:
         self.extractor.close()

@@ -411,11 +411,16 @@ def section_throughput(stats: dict) -> str:
         )
         for name, v in stages
     ]
-    table = ["<table><tr><th class=l>stage</th><th>CPU seconds</th><th>records / CPU s</th></tr>"]
+    table = [
+        "<table><tr><th class=l>stage</th><th>CPU seconds</th><th>records / CPU s</th>"
+        "<th>wall seconds</th></tr>"
+    ]
     for name, v in stages:
+        wall = v.get("wall_seconds")
         table.append(
             f"<tr><td class=l>{esc(name)}</td><td>{v['cpu_seconds']:.2f}</td>"
-            f"<td>{fmt(v['records_per_cpu_s'])}</td></tr>"
+            f"<td>{fmt(v['records_per_cpu_s'])}</td>"
+            f"<td>{'–' if wall is None else f'{wall:.2f}'}</td></tr>"
         )
     table.append("</table>")
     total = t["phases"].get("total", {})

@@ -177,32 +177,52 @@ def part_name(chunk: Chunk) -> str:
     return S.part_name(chunk.file_index, chunk.chunk_index)
 
 
+def stage_clock(stage=None) -> tuple[float, float | None]:
+    """(wall, CPU) clocks for timing a stage: CPU is this process's CPU time plus that of
+    the stage's child processes (the extractor's; what a child used before the stage's
+    first batch, its imports, is not counted), None where a child's cannot be read (no
+    /proc): that stage's CPU seconds are then its wall seconds."""
+    child = getattr(stage, "child_cpu_seconds", None)
+    child_seconds = child() if child is not None else 0.0
+    cpu = None if child_seconds is None else time.process_time() + child_seconds
+    return time.perf_counter(), cpu
+
+
 def process_chunk(
     chunk: Chunk, cfg: Config, stages: list, parts_dir: Path, pre: PreDecisions | None = None
 ) -> dict:
-    """Read one chunk, run the stages batch by batch, write its part. Returns its stats.
+    """Read one chunk, run the stages batch by batch, write its part. Returns its stats,
+    with each step's CPU seconds (`cpu_seconds`) and wall seconds (`wall_seconds`).
     `pre`: the pre-extraction dedup decisions; their rows are dropped before any stage."""
-    seconds: Counter = Counter()
-    start = time.perf_counter()
+    cpu_seconds: Counter = Counter()
+    wall_seconds: Counter = Counter()
+
+    def timed(name: str, stage, start: tuple[float, float | None]) -> None:
+        (wall_start, cpu_start), (wall_end, cpu_end) = start, stage_clock(stage)
+        wall_seconds[name] += wall_end - wall_start
+        both = cpu_start is not None and cpu_end is not None
+        cpu_seconds[name] += cpu_end - cpu_start if both else wall_end - wall_start
+
+    start = stage_clock()
     raw = read_chunk(chunk, cfg.read.max_payload_bytes)
     if pre is not None:
         raw = pre.mark(raw, chunk.file_index, chunk.chunk_index)  # never extracted
-    seconds["read"] += time.perf_counter() - start
+    timed("read", None, start)
 
     outputs = []
     for record_batch in raw.to_batches(max_chunksize=cfg.engine.batch_rows):
         batch = pa.Table.from_batches([record_batch], schema=raw.schema)
         for stage in stages:
-            t = time.perf_counter()
+            start = stage_clock(stage)
             batch = stage(batch)
-            seconds[stage.name] += time.perf_counter() - t
+            timed(stage.name, stage, start)
         outputs.append(batch.select(S.DOC_SCHEMA.names).cast(S.DOC_SCHEMA))
     docs = pa.concat_tables(outputs) if outputs else S.DOC_SCHEMA.empty_table()
 
-    t = time.perf_counter()
+    start = stage_clock()
     with atomic_path(parts_dir / part_name(chunk)) as tmp:
         pq.write_table(docs, tmp, compression="zstd")
-    seconds["write_part"] += time.perf_counter() - t
+    timed("write_part", None, start)
 
     kept = pc.is_null(docs[S.DROP_REASON])
     return {
@@ -211,7 +231,8 @@ def process_chunk(
         "records": docs.num_rows,
         "kept": int(pc.sum(kept).as_py() or 0),
         "extracted": int(pc.sum(pc.is_valid(docs[S.TEXT])).as_py() or 0),
-        "seconds": json.dumps(seconds),
+        "cpu_seconds": json.dumps(cpu_seconds),
+        "wall_seconds": json.dumps(wall_seconds),
     }
 
 
@@ -401,12 +422,14 @@ def run(
     pre = pre_dedup_phase(cfg, work, chunks, log)
     pre_seconds = time.perf_counter() - t
 
-    stage_seconds: Counter = Counter()
+    stage_cpu: Counter = Counter()
+    stage_wall: Counter = Counter()
     chunks_per_node: Counter = Counter()
     t = time.perf_counter()
     if todo:
-        seconds, nodes = _run_documents_phase(cfg, todo, parts_dir, workers, total_records, log)
-        stage_seconds.update(seconds)
+        cpu, wall, nodes = _run_documents_phase(cfg, todo, parts_dir, workers, total_records, log)
+        stage_cpu.update(cpu)
+        stage_wall.update(wall)
         chunks_per_node.update(nodes)
     documents_seconds = time.perf_counter() - t
 
@@ -443,7 +466,10 @@ def run(
     timings = {
         "workers": workers,
         "seconds": summary.phase_seconds,
-        "stage_cpu_seconds": dict(stage_seconds),
+        # per stage, summed over chunks: CPU of the worker and the stage's child process
+        # (work, whatever the load), and wall (work plus waiting for a core)
+        "stage_cpu_seconds": dict(stage_cpu),
+        "stage_wall_seconds": dict(stage_wall),
         "chunks_processed": len(todo),
         "chunks_resumed": summary.resumed_chunks,
         # Ray node id -> chunks it processed in this invocation (work spread on a cluster)
@@ -477,10 +503,10 @@ MAX_CHUNK_DEATHS = 2
 
 def _run_documents_phase(
     cfg, todo, parts_dir, workers, total_records, log
-) -> tuple[Counter, Counter]:
+) -> tuple[Counter, Counter, Counter]:
     """Stream the chunks through a pool of actors, one per worker, one chunk in flight
-    each (so no chunk waits behind another at the end of the run); return (stage
-    seconds, chunks per Ray node).
+    each (so no chunk waits behind another at the end of the run); return (stage CPU
+    seconds, stage wall seconds, chunks per Ray node).
 
     Plain actors and `ray.wait`, not Ray Data: a chunk is already the unit of work and
     its part file its result, and Ray Data's executor cost ~0.24 s of scheduling per
@@ -501,7 +527,8 @@ def _run_documents_phase(
     queue = [asdict(chunk) for chunk in todo]
     queue.reverse()  # pop() from the end: chunks go out in input order
     running: dict = {}  # result ref -> (actor, chunk)
-    stage_seconds: Counter = Counter()
+    stage_cpu: Counter = Counter()
+    stage_wall: Counter = Counter()
     chunks_per_node: Counter = Counter()
     deaths: Counter = Counter()  # (file, chunk) -> workers that died running it
     done = records = kept = 0
@@ -539,12 +566,13 @@ def _run_documents_phase(
         done += 1
         records += row["records"]
         kept += row["kept"]
-        stage_seconds.update(json.loads(row["seconds"]))
+        stage_cpu.update(json.loads(row["cpu_seconds"]))
+        stage_wall.update(json.loads(row["wall_seconds"]))
         chunks_per_node[row["node"]] += 1
         progress.update(records, f"{done}/{len(todo)} chunks, {kept:,} kept")
     for actor in idle:
         ray.kill(actor)
-    return stage_seconds, chunks_per_node
+    return stage_cpu, stage_wall, chunks_per_node
 
 
 # --- The write phase ----------------------------------------------------------------------

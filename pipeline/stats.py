@@ -287,15 +287,21 @@ def dedup_clusters(rejected: pa.Table) -> dict:
 
 def throughput(timings: dict | None, records: int) -> dict | None:
     """Seconds per phase and per stage from timings.json, with records per second. Stage
-    seconds are CPU seconds summed over workers (pipeline/runner.py)."""
+    seconds are summed over workers: CPU (the worker's and its extractor child's) and wall
+    (CPU plus waiting for a core; None in runs made before it was recorded)."""
     if not timings:
         return None
     phases = {
         name: {"seconds": seconds, "records_per_s": records / seconds if seconds else None}
         for name, seconds in timings.get("seconds", {}).items()
     }
+    walls = timings.get("stage_wall_seconds", {})
     stages = {
-        name: {"cpu_seconds": seconds, "records_per_cpu_s": records / seconds if seconds else None}
+        name: {
+            "cpu_seconds": seconds,
+            "records_per_cpu_s": records / seconds if seconds else None,
+            "wall_seconds": walls.get(name),
+        }
         for name, seconds in timings.get("stage_cpu_seconds", {}).items()
     }
     return {"workers": timings.get("workers"), "phases": phases, "stages": stages}

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -158,6 +159,31 @@ def test_slow_page_in_the_middle_of_a_batch_costs_only_that_page():
         assert [reason for _, reason in results] == [None, "extract_timeout", None, None]
         assert all("Arctic tern" in text for text, _ in (results[0], results[2], results[3]))
         assert extractor.restarts == 1
+    finally:
+        extractor.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads CPU times from /proc")
+def test_cpu_seconds_count_the_children_including_one_killed_on_a_timeout():
+    # timings.json's CPU per stage adds the extractor children's CPU to the worker's: the
+    # work is done in the child, so the child's CPU must show it, and a child killed on a
+    # timeout must keep what it used.
+    extractor = TimedExtractor(ExtractConfig(timeout_seconds=0.3))
+    try:
+        assert extractor.cpu_seconds() == 0.0  # no child yet
+        extractor.extract(ARTICLE)
+        before, parent_before = extractor.cpu_seconds(), time.process_time()
+        results = extractor.extract_many(sample_html_pages())
+        children = extractor.cpu_seconds() - before
+        parent = time.process_time() - parent_before
+        assert sum(1 for text, _ in results if text) >= 35
+        assert children > 0.2  # 39 real pages through trafilatura
+        assert children > 2 * parent  # the extraction is in the child, not here
+        ahead_of_timeout = extractor.cpu_seconds()
+        assert extractor.extract(slow_page()) == (None, "extract_timeout")
+        assert extractor.restarts == 1
+        # the killed child's 0.3 s limit of CPU is kept (ticks are 10 ms)
+        assert extractor.cpu_seconds() >= ahead_of_timeout + 0.25
     finally:
         extractor.close()
 

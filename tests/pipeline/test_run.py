@@ -289,4 +289,5 @@ def test_language_id_before_extraction_skips_pages_and_keeps_the_same_documents(
     }
     assert all(plain_reasons[row[S.ID]] == S.Reason.LANG_NOT_WANTED for row in skipped)
     timings = json.loads((early / "timings.json").read_text())
-    assert timings["stage_cpu_seconds"]["langid_before_extraction"] > 0
+    cpu, wall = timings["stage_cpu_seconds"], timings["stage_wall_seconds"]
+    assert set(cpu) == set(wall) and cpu["langid_before_extraction"] > 0
