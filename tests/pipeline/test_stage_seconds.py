@@ -56,5 +56,7 @@ def test_stage_cpu_seconds_count_the_child_and_leave_out_waiting(tmp_path):
     assert children > 0.3
     assert cpu["extract"] >= children - 0.02  # /proc counts in 10 ms ticks
     assert cpu["extract"] > 2 * (cpu["extract"] - children)
-    # the other stages work in this process: their CPU is at most their wall
-    assert all(0 <= cpu[name] <= wall[name] + 0.05 for name in cpu if name != "extract")
+    # the other stages work in this process, on one thread: their CPU is at most their wall
+    # (not so for write_part: pyarrow may compress on several threads)
+    others = [stage.name for stage in stages if stage is not extract]
+    assert all(0 <= cpu[name] <= wall[name] + 0.05 for name in others)
