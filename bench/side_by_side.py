@@ -30,8 +30,11 @@ Measured per run: wall seconds per phase and end to end, input records/s per cor
 RSS and CPU seconds summed over the whole process tree (psutil, every 0.2 s, over every
 descendant of the command, including Ray's and datatrove's pool workers, which
 /usr/bin/time misses), records in, documents and tokens out, rejects recorded per
-document, and silent losses (records in - documents out - recorded rejects). Then
-resiliparse's text against trafilatura's on the same pages. Writes a Markdown report
+document, and silent losses (records in - documents out - recorded rejects). Per phase
+both pipelines have (documents, dedup, tokens and shards: COMMON_PHASES), from the best
+run: wall, documents in and out, documents/s per core and its ratio to datatrove's, and
+the tree's peak RSS while the phase ran (from each side's phase start and end times).
+Then resiliparse's text against trafilatura's on the same pages. Writes a Markdown report
 (date, machine, load, versions, command) to `--results` and the raw figures beside it as
 JSON.
 """
@@ -189,6 +192,7 @@ def run_measured(
     env = {**(env or os.environ), TAG: tag}
     peak = 0
     cpu: dict[int, float] = {}  # pid -> CPU seconds at its last sample
+    samples: list[tuple[float, int]] = []  # (Unix time, RSS bytes of the tree)
     with tempfile.TemporaryFile("w+") as log:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
@@ -200,7 +204,8 @@ def run_measured(
             if now - last_scan >= 1.0:  # the environment scan costs ~10 ms: once a second
                 others, last_scan = tagged(tag), now
             usage = tree_usage([root, *others])
-            peak = max(peak, sum(rss for rss, _ in usage.values()))
+            samples.append((time.time(), sum(rss for rss, _ in usage.values())))
+            peak = max(peak, samples[-1][1])
             cpu.update((pid, seconds) for pid, (_, seconds) in usage.items())
             if now - start > limit:
                 proc.kill()
@@ -215,9 +220,20 @@ def run_measured(
         "wall": wall,
         "peak_rss_mb": peak / 2**20,
         "cpu_seconds": sum(cpu.values()),
+        "rss_samples": samples,
         "output": output,
         "rc": proc.returncode,
     }
+
+
+def peak_between(samples: list[tuple[float, int]], start: float, end: float) -> float | None:
+    """Peak RSS (MB) of the samples taken between two Unix times; for a phase shorter than
+    the sampling interval, the sample nearest its middle. None without samples."""
+    inside = [rss for t, rss in samples if start <= t <= end]
+    if not inside and samples:
+        middle = (start + end) / 2
+        inside = [min(samples, key=lambda sample: abs(sample[0] - middle))[1]]
+    return max(inside) / 2**20 if inside else None
 
 
 def failed(name: str, result: dict) -> SystemExit:
@@ -226,6 +242,49 @@ def failed(name: str, result: dict) -> SystemExit:
 
 
 # --- The pipelines -------------------------------------------------------------------------
+
+
+# The phases both pipelines go through, made of each one's own phases (timings.json's for
+# crawlmill, the executors for datatrove). crawlmill tokenizes in its documents phase,
+# datatrove after the dedup; both apply the dedup's decisions when writing the tokens.
+COMMON_PHASES = {
+    "documents": {
+        "crawlmill": ["scan", "dedup_pre_phase", "documents_phase"],
+        "datatrove": ["documents"],
+    },
+    "dedup": {"crawlmill": ["dedup_phase"], "datatrove": ["minhash_buckets", "minhash_cluster"]},
+    "tokens and shards": {
+        "crawlmill": ["rebalance_phase", "write_phase"],
+        "datatrove": ["filter_tokenize"],
+    },
+}
+
+
+def common_phases(
+    pipeline: str, seconds: dict, windows: dict, samples: list, docs: dict
+) -> dict[str, dict]:
+    """Per common phase: wall seconds, peak RSS of the tree while it ran, documents in and
+    out. `docs`: records (the input), filtered (through the filters: the dedup's input and
+    the writing's), kept (after the dedup), tokens."""
+    flow = {
+        "documents": (docs["records"], docs["filtered"]),
+        "dedup": (docs["filtered"], docs["kept"]),
+        "tokens and shards": (docs["filtered"], docs["kept"]),
+    }
+    out = {}
+    for name, parts in COMMON_PHASES.items():
+        own = [p for p in parts[pipeline] if p in windows]
+        docs_in, docs_out = flow[name]
+        out[name] = {
+            "wall": sum(seconds.get(p, 0.0) for p in parts[pipeline]),
+            "peak_rss_mb": peak_between(samples, windows[own[0]][0], windows[own[-1]][1])
+            if own
+            else None,
+            "docs_in": docs_in,
+            "docs_out": docs_out,
+            "tokens_out": docs["tokens"] if name == "tokens and shards" else None,
+        }
+    return out
 
 
 def silent_losses(records_in: int, docs_out: int, recorded_rejects: int) -> int:
@@ -262,6 +321,18 @@ def run_crawlmill(files: list[Path], out: Path, workers: int, settings: list[str
             "write": phases["write_phase"] + phases.get("rebalance_phase", 0.0),
         },
         "step_seconds": timings["stage_cpu_seconds"],
+        "common_phases": common_phases(
+            "crawlmill",
+            phases,
+            timings.get("phase_windows", {}),
+            result["rss_samples"],
+            {
+                "records": stats["records"],
+                "filtered": stats["dedup"]["docs_in"],
+                "kept": totals["docs"],
+                "tokens": totals["tokens"],
+            },
+        ),
     }
 
 
@@ -273,7 +344,7 @@ def same_shards(run_a: Path, run_b: Path) -> bool:
     )
 
 
-def run_datatrove(input_dir: Path, out: Path, workers: int, models: dict) -> dict:
+def run_datatrove(input_dir: Path, out: Path, workers: int, models: dict, records_in: int) -> dict:
     cmd = [str(DATATROVE_PYTHON), str(PEER_SCRIPT), "--input", str(input_dir)]
     cmd += ["--output", str(out), "--workers", str(workers)]
     cmd += ["--lid", models["lid"], "--tokenizer", models["tokenizer"]]
@@ -294,6 +365,18 @@ def run_datatrove(input_dir: Path, out: Path, workers: int, models: dict) -> dic
         "phases": report["phases"],
         "step_seconds": {k: v["seconds"] for k, v in steps.items()},
         "step_stats": {k: v["stats"] for k, v in steps.items()},
+        "common_phases": common_phases(
+            "datatrove",
+            report["phases"],
+            report["phase_windows"],
+            result["rss_samples"],
+            {
+                "records": records_in,
+                "filtered": report["filtered"],
+                "kept": report["docs"],
+                "tokens": report["tokens"],
+            },
+        ),
     }
 
 
@@ -400,6 +483,12 @@ def summarize(results: dict, records_in: int, cores: int) -> dict:
                 silent=silent_losses(records_in, last["docs_out"], last["recorded_rejects"]),
                 same_output_every_run=len({(r["docs_out"], r["tokens_out"]) for r in runs}) == 1,
             )
+        best = min(runs, key=lambda r: r["wall"])
+        if "common_phases" in best:  # (results from before the harness had them do not)
+            row["phases"] = {
+                phase: {**p, "per_core": per_core(p["docs_in"], p["wall"], cores)}
+                for phase, p in best["common_phases"].items()
+            }
         summary[name] = row
 
     def ratio(row: dict, other: dict, key: str) -> float | None:
@@ -410,6 +499,10 @@ def summarize(results: dict, records_in: int, cores: int) -> dict:
         if base and name != "datatrove":
             row["speed_vs_datatrove"] = row["per_core"] / base["per_core"]
             row["cpu_vs_datatrove"] = ratio(base, row, "cpu_best")  # datatrove's CPU / ours
+            for phase, p in row.get("phases", {}).items():
+                theirs = base.get("phases", {}).get(phase)
+                if theirs and theirs["per_core"]:
+                    p["vs_datatrove"] = p["per_core"] / theirs["per_core"]
     held_to = {name: floor for name, (_, floor) in CRAWLMILL_VARIANTS.items()}
     held_to["datatrove"] = "floor"  # datatrove's against the trafilatura floor
     for name, floor in held_to.items():
@@ -426,6 +519,53 @@ def summarize(results: dict, records_in: int, cores: int) -> dict:
                     ratio(row, summary["floor-tuned"], "wall_best") - 1
                 )
     return summary
+
+
+def phase_table(summary: dict, cores: int) -> list[str]:
+    """Markdown lines: the common phases side by side, from each pipeline's best run."""
+    rows = {name: row["phases"] for name, row in summary.items() if "phases" in row}
+    if not rows:
+        return []
+    lines = [
+        "## Per phase (the best run of each)",
+        "",
+        "| phase | pipeline | wall s | docs in -> out | docs/s per core | vs datatrove |"
+        " peak RSS tree MB | tokens out |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for phase in COMMON_PHASES:
+        for name, phases in rows.items():
+            p = phases[phase]
+            ratio = p.get("vs_datatrove")
+            lines.append(
+                f"| {phase} | {name} | {p['wall']:.2f} | {p['docs_in']:,} -> {p['docs_out']:,} "
+                f"| {p['per_core']:,.1f} | {'–' if ratio is None else f'{ratio:.2f}x'} "
+                f"| {fmt(p['peak_rss_mb'], ',.0f')} | {fmt(p['tokens_out'], ',')} |"
+            )
+    crawlmill_parts = {
+        phase: ", ".join(parts["crawlmill"]) for phase, parts in COMMON_PHASES.items()
+    }
+    datatrove_parts = {
+        phase: ", ".join(parts["datatrove"]) for phase, parts in COMMON_PHASES.items()
+    }
+    lines += [
+        "",
+        "The phases both pipelines go through: **documents** = read, extract, language ID,"
+        " rule filters and MinHash signatures (crawlmill also tokenizes here; datatrove writes"
+        " JSONL), from the input records to the documents through the filters; **dedup** ="
+        " MinHash buckets and clusters, from those documents to the ones kept; **tokens and"
+        " shards** = the dedup's decisions applied while writing the tokens (datatrove"
+        " tokenizes here). Made of crawlmill's phases ("
+        + "; ".join(f"{k}: {v}" for k, v in crawlmill_parts.items())
+        + ") and datatrove's executors ("
+        + "; ".join(f"{k}: {v}" for k, v in datatrove_parts.items())
+        + f"). docs/s per core = docs in / wall / {cores}; 'vs datatrove' = this docs/s per"
+        " core / datatrove's; peak RSS = the most the process tree held while the phase ran"
+        " (samples every 0.2 s; a phase shorter than that gets the nearest sample). Start-up"
+        " and shutdown (Ray's, the interpreters') are in no phase: see the end-to-end table.",
+        "",
+    ]
+    return lines
 
 
 def fmt(value, spec: str = ",.1f") -> str:
@@ -505,6 +645,7 @@ def markdown(meta: dict, results: dict, summary: dict, agreement: dict | None) -
         "starting, a core idle at the end). 'CPU vs datatrove' = datatrove's CPU s / this "
         "one's; 'CPU above extraction' = CPU s / floor CPU s - 1.",
         "",
+        *phase_table(summary, cores),
         "## Phases (wall seconds, each run)",
         "",
     ]
@@ -708,7 +849,7 @@ def main() -> int:
             out = work / f"{name}-{run}"
             load_start = os.getloadavg()[0]
             if name == "datatrove":
-                r = run_datatrove(work / "input", out, args.workers, models)
+                r = run_datatrove(work / "input", out, args.workers, models, meta["records_in"])
             elif name in CRAWLMILL_VARIANTS:
                 r = run_crawlmill(files, out, args.workers, CRAWLMILL_VARIANTS[name][0])
                 if name in SAME_SHARDS_AS_CRAWLMILL and (work / f"crawlmill-{run}").is_dir():

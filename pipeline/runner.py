@@ -406,66 +406,67 @@ def run(
 
     workers = init_ray(ray_address, num_cpus)
     log(f"crawlmill {__version__}: {len(files)} input file(s), {workers} worker(s)")
-    t = time.perf_counter()
-    chunks = _load_or_scan_chunks(work, files, cfg)
-    scan_seconds = time.perf_counter() - t
+    seconds: dict[str, float] = {}  # phase -> wall seconds (timings.json "seconds")
+    windows: dict[str, list[float]] = {}  # phase -> [start, end], Unix time (for benches)
+
+    @contextlib.contextmanager
+    def phase(name: str):
+        start, start_clock = time.perf_counter(), time.time()
+        yield
+        seconds[name] = time.perf_counter() - start
+        windows[name] = [start_clock, time.time()]
+
+    with phase("scan"):
+        chunks = _load_or_scan_chunks(work, files, cfg)
     todo = [c for c in chunks if not (parts_dir / part_name(c)).exists()]
     total_records = sum(c.n_records for c in todo)
     log(
         f"  scanned {sum(c.n_records for c in chunks):,} records into {len(chunks)} chunks "
-        f"in {scan_seconds:.1f}s; {len(chunks) - len(todo)} chunk(s) already done"
+        f"in {seconds['scan']:.1f}s; {len(chunks) - len(todo)} chunk(s) already done"
     )
 
     # Global pass before extraction: records whose payload (or URL) was seen earlier in
     # the input are never extracted (_work/dedup_pre/, done.json = done: a rerun skips it).
-    t = time.perf_counter()
-    pre = pre_dedup_phase(cfg, work, chunks, log)
-    pre_seconds = time.perf_counter() - t
+    with phase("dedup_pre_phase"):
+        pre = pre_dedup_phase(cfg, work, chunks, log)
 
     stage_cpu: Counter = Counter()
     stage_wall: Counter = Counter()
     chunks_per_node: Counter = Counter()
-    t = time.perf_counter()
-    if todo:
-        cpu, wall, nodes = _run_documents_phase(cfg, todo, parts_dir, workers, total_records, log)
-        stage_cpu.update(cpu)
-        stage_wall.update(wall)
-        chunks_per_node.update(nodes)
-    documents_seconds = time.perf_counter() - t
+    with phase("documents_phase"):
+        if todo:
+            cpu, wall, nodes = _run_documents_phase(
+                cfg, todo, parts_dir, workers, total_records, log
+            )
+            stage_cpu.update(cpu)
+            stage_wall.update(wall)
+            chunks_per_node.update(nodes)
 
     # Barrier: global exact + near dedup over every part; a side table of drops that the
     # write phase applies (_work/dedup/, done.json = done: a rerun skips it).
-    t = time.perf_counter()
-    dedup = dedup_phase(cfg, work, log)
-    dedup_seconds = time.perf_counter() - t
-    log(f"  dedup phase: {dedup_seconds:,.1f}s")
+    with phase("dedup_phase"):
+        dedup = dedup_phase(cfg, work, log)
+    log(f"  dedup phase: {seconds['dedup_phase']:,.1f}s")
 
     # Barrier: documents and tokens per domain after dedup -> a rate per domain
     # (_work/rebalance/rates.json: a rerun skips it); the write phase applies the rates.
-    t = time.perf_counter()
-    _rebalance_barrier(cfg, work, chunks, log)
-    rebalance_seconds = time.perf_counter() - t
+    with phase("rebalance_phase"):
+        _rebalance_barrier(cfg, work, chunks, log)
 
-    t = time.perf_counter()
-    manifest, stats = write_outputs(cfg, files, chunks, out, tokenizer_info, log)
-    write_seconds = time.perf_counter() - t
+    with phase("write_phase"):
+        manifest, stats = write_outputs(cfg, files, chunks, out, tokenizer_info, log)
 
     summary = summary_from_manifest(manifest, out)
     summary.seconds = time.perf_counter() - started
     summary.resumed_chunks = len(chunks) - len(todo)
     summary.processed_chunks = len(todo)
-    summary.phase_seconds = {
-        "total": summary.seconds,
-        "scan": scan_seconds,
-        "dedup_pre_phase": pre_seconds,
-        "documents_phase": documents_seconds,
-        "dedup_phase": dedup_seconds,
-        "rebalance_phase": rebalance_seconds,
-        "write_phase": write_seconds,
-    }
+    summary.phase_seconds = {"total": summary.seconds, **seconds}
     timings = {
         "workers": workers,
         "seconds": summary.phase_seconds,
+        # when each phase ran, in Unix time: lines the phases up with outside samples
+        # (bench/side_by_side.py's process-tree memory per phase)
+        "phase_windows": windows,
         # per stage, summed over chunks: CPU of the worker and the stage's child process
         # (work, whatever the load), and wall (work plus waiting for a core)
         "stage_cpu_seconds": dict(stage_cpu),

@@ -130,6 +130,50 @@ def test_summary_ratios_and_overhead():
     assert summary["crawlmill"]["same_output_every_run"]
 
 
+def test_phase_peaks_come_from_the_samples_taken_while_the_phase_ran():
+    mb = 2**20
+    samples = [(10.0, 100 * mb), (10.2, 300 * mb), (10.4, 200 * mb), (10.6, 50 * mb)]
+    assert sbs.peak_between(samples, 10.1, 10.5) == 300
+    assert sbs.peak_between(samples, 10.35, 10.5) == 200
+    # shorter than the interval: the sample nearest its middle
+    assert sbs.peak_between(samples, 10.51, 10.55) == 50
+    assert sbs.peak_between([], 0.0, 1.0) is None
+
+
+def test_per_phase_summary_and_table():
+    def phases(documents: float, dedup: float, write: float, kept: int) -> dict:
+        flow = {"documents": (100, 60), "dedup": (60, kept), "tokens and shards": (60, kept)}
+        walls = {"documents": documents, "dedup": dedup, "tokens and shards": write}
+        return {
+            phase: {"wall": walls[phase], "peak_rss_mb": 500.0, "docs_in": n_in,
+                    "docs_out": n_out, "tokens_out": 999 if phase == "tokens and shards" else None}
+            for phase, (n_in, n_out) in flow.items()
+        }  # fmt: skip
+
+    def run(wall: float, common: dict) -> dict:
+        return {"wall": wall, "peak_rss_mb": 900.0, "docs_out": 50, "tokens_out": 999,
+                "recorded_rejects": 50, "common_phases": common}  # fmt: skip
+
+    results = {
+        "datatrove": [run(100.0, phases(80.0, 5.0, 10.0, 50))],
+        # the best run's phases are the ones reported
+        "crawlmill": [run(60.0, phases(50.0, 1.0, 1.0, 50)), run(40.0, phases(20.0, 0.5, 2.0, 50))],
+    }
+    summary = sbs.summarize(results, records_in=100, cores=2)
+    documents = summary["crawlmill"]["phases"]["documents"]
+    assert documents["wall"] == 20.0 and documents["per_core"] == pytest.approx(100 / 20 / 2)
+    assert documents["vs_datatrove"] == pytest.approx(80.0 / 20.0)
+    assert summary["crawlmill"]["phases"]["tokens and shards"]["vs_datatrove"] == pytest.approx(5)
+    assert "vs_datatrove" not in summary["datatrove"]["phases"]["dedup"]
+    table = "\n".join(sbs.phase_table(summary, cores=2))
+    assert "| documents | crawlmill | 20.00 | 100 -> 60 | 2.5 | 4.00x | 500 | – |" in table
+    assert "| tokens and shards | datatrove | 10.00 | 60 -> 50 | 3.0 | – | 500 | 999 |" in table
+    # results saved before the harness had phases render without the table
+    del results["crawlmill"][0]["common_phases"], results["crawlmill"][1]["common_phases"]
+    del results["datatrove"][0]["common_phases"]
+    assert sbs.phase_table(sbs.summarize(results, 100, 2), cores=2) == []
+
+
 CHILD_MB, PARENT_MB, CHILD_CPU_S = 300, 100, 1.0
 TREE = textwrap.dedent(
     f"""
@@ -179,8 +223,8 @@ def test_datatrove_peer_runs_offline_on_our_models(tmp_path, datatrove_python):
     files = sbs.split_warc(SAMPLE, tmp_path / "input", 2)
     models = {"lid": str(lid_model_path()), "tokenizer": str(qwen_tokenizer_json_path())}
     out = tmp_path / "dt"
-    result = sbs.run_datatrove(tmp_path / "input", out, 2, models)
     records = sum(len(record_ids(f)) for f in files)
+    result = sbs.run_datatrove(tmp_path / "input", out, 2, models, records)
     silent = sbs.silent_losses(records, result["docs_out"], result["recorded_rejects"])
     assert result["docs_out"] > 0 and 0 <= silent < records
     forwarded = result["step_stats"]["tokenize/MinHash stage 4"].get("forwarded", 0)
@@ -193,6 +237,14 @@ def test_datatrove_peer_runs_offline_on_our_models(tmp_path, datatrove_python):
         tokens += ids
         assert all(ids[e - 1] == 151643 for e in ends)
     assert len(tokens) == result["tokens_out"] and max(tokens) < 151665
+    # its phases, joined: the records in, the documents through its filters into the
+    # dedup, the dedup's survivors out with every token
+    phases = result["common_phases"]
+    assert phases["documents"]["docs_in"] == records
+    assert phases["documents"]["docs_out"] == phases["dedup"]["docs_in"] >= result["docs_out"]
+    assert phases["tokens and shards"]["docs_out"] == result["docs_out"]
+    assert phases["tokens and shards"]["tokens_out"] == result["tokens_out"]
+    assert all(p["peak_rss_mb"] > 0 and p["wall"] > 0 for p in phases.values())
     assert json.loads((out / "logs" / "documents" / "executor.json").read_text())
 
 
@@ -205,6 +257,15 @@ def test_crawlmill_and_floor_account_for_every_record(tmp_path):
     assert sbs.silent_losses(records, result["docs_out"], result["recorded_rejects"]) == 0
     assert result["docs_out"] > 0 and result["tokens_out"] > result["docs_out"]
     assert set(result["phases"]) == {"scan", "documents (read..tokenize)", "dedup", "write"}
+    phases = result["common_phases"]
+    assert phases["documents"]["docs_in"] == records
+    assert phases["documents"]["docs_out"] == phases["dedup"]["docs_in"] >= result["docs_out"]
+    assert phases["dedup"]["docs_out"] == phases["tokens and shards"]["docs_out"]
+    assert phases["tokens and shards"]["docs_out"] == result["docs_out"]
+    assert phases["tokens and shards"]["tokens_out"] == result["tokens_out"]
+    # the tree held Ray, the actors and their extractors while documents were processed
+    assert phases["documents"]["peak_rss_mb"] > 300
+    assert sum(p["wall"] for p in phases.values()) < result["wall"]
     floor = sbs.run_floor(files, "resiliparse")
     assert 0 < floor["extracted"] <= floor["pages"] <= records
     # CPU of the whole tree (driver, Ray, actors, extractor children) and of the floor

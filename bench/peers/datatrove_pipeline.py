@@ -23,8 +23,9 @@ tokenizer our local Qwen2.5 tokenizer.json. Trafilatura gets crawlmill's default
 (favor_precision off, deduplicate off, tables on) and crawlmill's 2 s limit, so both
 extract the same text.
 
-Prints one JSON line at the end: wall seconds per phase, documents out, tokens out,
-recorded rejects (exclusion files), datatrove's own per-step stats.
+Prints one JSON line at the end: wall seconds per phase and when each ran, documents
+through the filters and out, tokens out, recorded rejects (exclusion files), datatrove's
+own per-step stats.
 """
 
 from __future__ import annotations
@@ -198,7 +199,15 @@ def outputs(out: Path) -> dict:
                         for k, v in step.get("stats", {}).items()
                     },
                 }
-    return {"docs": docs, "tokens": tokens, "rejected": rejected, "steps": steps}
+    # documents that came through the filters (the dedup's input)
+    filtered = count_lines(str(out / "filtered" / "**" / "*.jsonl"))
+    return {
+        "docs": docs,
+        "tokens": tokens,
+        "filtered": filtered,
+        "rejected": rejected,
+        "steps": steps,
+    }
 
 
 def main() -> None:
@@ -213,14 +222,16 @@ def main() -> None:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=False)  # never resume a previous run's completions
 
-    phases = {}
+    phases, windows = {}, {}  # phase -> seconds; phase -> [start, end] in Unix time
     start = time.perf_counter()
     for name, executor in build(args, out):
-        t = time.perf_counter()
+        t, clock = time.perf_counter(), time.time()
         executor.run()
         phases[name] = time.perf_counter() - t
+        windows[name] = [clock, time.time()]
     total = time.perf_counter() - start
-    print(json.dumps({"wall_seconds": total, "phases": phases, **outputs(out)}))
+    report = {"wall_seconds": total, "phases": phases, "phase_windows": windows}
+    print(json.dumps({**report, **outputs(out)}))
 
 
 if __name__ == "__main__":

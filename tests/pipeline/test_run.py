@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import unicodedata
+from itertools import pairwise
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -291,3 +292,11 @@ def test_language_id_before_extraction_skips_pages_and_keeps_the_same_documents(
     timings = json.loads((early / "timings.json").read_text())
     cpu, wall = timings["stage_cpu_seconds"], timings["stage_wall_seconds"]
     assert set(cpu) == set(wall) and cpu["langid_before_extraction"] > 0
+    # when each phase ran: one after the other, as long as its seconds say
+    windows = timings["phase_windows"]
+    order = ["scan", "dedup_pre_phase", "documents_phase", "dedup_phase", "rebalance_phase"]
+    order.append("write_phase")
+    assert set(windows) == set(order)
+    for name, (start, end) in windows.items():
+        assert end - start == pytest.approx(timings["seconds"][name], abs=0.05)
+    assert all(windows[a][1] <= windows[b][0] for a, b in pairwise(order))
