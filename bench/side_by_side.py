@@ -190,7 +190,6 @@ def run_measured(
     (found by an environment tag) are ended once it exits."""
     tag = f"{os.getpid()}-{time.monotonic_ns()}"
     env = {**(env or os.environ), TAG: tag}
-    peak = 0
     cpu: dict[int, float] = {}  # pid -> CPU seconds at its last sample
     samples: list[tuple[float, int]] = []  # (Unix time, RSS bytes of the tree)
     with tempfile.TemporaryFile("w+") as log:
@@ -205,7 +204,6 @@ def run_measured(
                 others, last_scan = tagged(tag), now
             usage = tree_usage([root, *others])
             samples.append((time.time(), sum(rss for rss, _ in usage.values())))
-            peak = max(peak, samples[-1][1])
             cpu.update((pid, seconds) for pid, (_, seconds) in usage.items())
             if now - start > limit:
                 proc.kill()
@@ -218,7 +216,7 @@ def run_measured(
             leftover.kill()
     return {
         "wall": wall,
-        "peak_rss_mb": peak / 2**20,
+        "peak_rss_mb": max((rss for _, rss in samples), default=0) / 2**20,
         "cpu_seconds": sum(cpu.values()),
         "rss_samples": samples,
         "output": output,
@@ -467,7 +465,8 @@ def summarize(results: dict, records_in: int, cores: int) -> dict:
     for name, runs in results.items():
         if not runs:
             continue
-        wall = min(r["wall"] for r in runs)
+        best = min(runs, key=lambda r: r["wall"])
+        wall = best["wall"]
         row = {"wall_best": wall, "walls": [r["wall"] for r in runs]}
         row["per_core"] = per_core(records_in, wall, cores)
         cpu = [r["cpu_seconds"] for r in runs if "cpu_seconds" in r]
@@ -483,7 +482,6 @@ def summarize(results: dict, records_in: int, cores: int) -> dict:
                 silent=silent_losses(records_in, last["docs_out"], last["recorded_rejects"]),
                 same_output_every_run=len({(r["docs_out"], r["tokens_out"]) for r in runs}) == 1,
             )
-        best = min(runs, key=lambda r: r["wall"])
         if "common_phases" in best:  # (results from before the harness had them do not)
             row["phases"] = {
                 phase: {**p, "per_core": per_core(p["docs_in"], p["wall"], cores)}
@@ -542,11 +540,11 @@ def phase_table(summary: dict, cores: int) -> list[str]:
                 f"| {p['per_core']:,.1f} | {'–' if ratio is None else f'{ratio:.2f}x'} "
                 f"| {fmt(p['peak_rss_mb'], ',.0f')} | {fmt(p['tokens_out'], ',')} |"
             )
-    crawlmill_parts = {
-        phase: ", ".join(parts["crawlmill"]) for phase, parts in COMMON_PHASES.items()
-    }
-    datatrove_parts = {
-        phase: ", ".join(parts["datatrove"]) for phase, parts in COMMON_PHASES.items()
+    made_of = {
+        side: "; ".join(
+            f"{phase}: {', '.join(parts[side])}" for phase, parts in COMMON_PHASES.items()
+        )
+        for side in ("crawlmill", "datatrove")
     }
     lines += [
         "",
@@ -555,11 +553,9 @@ def phase_table(summary: dict, cores: int) -> list[str]:
         " JSONL), from the input records to the documents through the filters; **dedup** ="
         " MinHash buckets and clusters, from those documents to the ones kept; **tokens and"
         " shards** = the dedup's decisions applied while writing the tokens (datatrove"
-        " tokenizes here). Made of crawlmill's phases ("
-        + "; ".join(f"{k}: {v}" for k, v in crawlmill_parts.items())
-        + ") and datatrove's executors ("
-        + "; ".join(f"{k}: {v}" for k, v in datatrove_parts.items())
-        + f"). docs/s per core = docs in / wall / {cores}; 'vs datatrove' = this docs/s per"
+        f" tokenizes here). Made of crawlmill's phases ({made_of['crawlmill']}) and"
+        f" datatrove's executors ({made_of['datatrove']}). docs/s per core = docs in / wall"
+        f" / {cores}; 'vs datatrove' = this docs/s per"
         " core / datatrove's; peak RSS = the most the process tree held while the phase ran"
         " (samples every 0.2 s; a phase shorter than that gets the nearest sample). Start-up"
         " and shutdown (Ray's, the interpreters') are in no phase: see the end-to-end table.",

@@ -11,7 +11,9 @@ runner decides where they run. A stage must
 
 This keeps stages testable without Ray and makes every statistic a query over columns.
 A stage that runs a child process (extraction) may also have `start()`, which the Ray
-worker calls once the stages are built so the child starts early, and `close()`.
+worker calls once the stages are built so the child starts early, `close()`, and
+`child_cpu_seconds()`, which the runner adds to the worker's own CPU time for the stage's
+seconds in timings.json (pipeline/runner.py, `stage_clock`).
 """
 
 from __future__ import annotations
