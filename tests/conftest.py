@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -29,12 +28,13 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """A real local Ray with 2 CPUs, started once for the whole session."""
+    """A real local Ray with 2 CPUs, started once for the whole session, as the CLI
+    starts it."""
     import ray
 
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    from pipeline.runner import init_ray
+
+    init_ray(None, 2)
     yield ray
     ray.shutdown()
 
