@@ -11,10 +11,13 @@ of them alike (docs/BENCH.md says why each is there):
   quality -> C4 -> FineWeb -> MinHash (its 4 stages) -> DocumentTokenizer.
 - crawlmill, trafilatura: `crawlmill run` with the same recipe (EQUAL_SETTINGS below turn
   off what the peer does not do: URL filter, safety words, quality classifier, exact-hash
-  pass, candidate verification; MinHash set to datatrove's 14 bands x 8 rows).
-- crawlmill, langid first: the same with `langid.before_extraction=true`: pages that
-  lid.176 calls another language at >= 0.8 on resiliparse's cheap text are never given
-  to trafilatura. Its shards are compared byte for byte with crawlmill's.
+  pass, candidate verification; MinHash set to datatrove's 14 bands x 8 rows). With its
+  English-only list, crawlmill's default `langid.before_extraction=auto` is on: pages
+  that lid.176 calls another language at >= 0.8 on resiliparse's cheap text are never
+  given to trafilatura.
+- crawlmill, langid after: the same with `langid.before_extraction=false`, language ID
+  only after extraction as in datatrove. Its shards are compared byte for byte with
+  crawlmill's.
 - crawlmill, resiliparse: the same with `extract.extractor=resiliparse`.
 - extraction alone (the floor): each extractor on the same decoded pages, in `--workers`
   plain processes, no time limit, no pipeline. A pipeline cannot be faster than this.
@@ -82,23 +85,25 @@ EQUAL_SETTINGS = [
 ]
 # crawlmill's variants: what each sets on top of EQUAL_SETTINGS, and the floor it is held to
 CRAWLMILL_VARIANTS = {
+    # with langid.before_extraction=auto (the default): pages that are plainly not English
+    # on resiliparse's cheap text never reach trafilatura
     "crawlmill": (["extract.extractor=trafilatura"], "floor"),
-    # the same output (compared shard by shard below), less extraction: pages that are
-    # plainly not English on resiliparse's cheap text never reach trafilatura
-    "crawlmill-langid-first": (
-        ["extract.extractor=trafilatura", "langid.before_extraction=true"],
+    # language ID after extraction only, as datatrove does it: the same output (compared
+    # shard by shard below), every page extracted
+    "crawlmill-langid-after": (
+        ["extract.extractor=trafilatura", "langid.before_extraction=false"],
         "floor",
     ),
     "crawlmill-resiliparse": (["extract.extractor=resiliparse"], "floor-resiliparse"),
 }
 # variants meant to write crawlmill's very shards: each round compares them byte for byte
-SAME_SHARDS_AS_CRAWLMILL = ["crawlmill-langid-first"]
+SAME_SHARDS_AS_CRAWLMILL = ["crawlmill-langid-after"]
 PIPELINES = [
     "datatrove",
     "crawlmill",
     "floor",
     "floor-tuned",
-    "crawlmill-langid-first",
+    "crawlmill-langid-after",
     "crawlmill-resiliparse",
     "floor-resiliparse",
 ]

@@ -91,13 +91,15 @@ def build_stages(cfg: Config) -> list:
     from pipeline.tokenize import TokenizeStage
 
     disabled = cfg.filters.disabled_rules
-    # resiliparse is the cheap extractor itself: nothing to gain before it
-    before = cfg.langid.before_extraction and cfg.extract.extractor != "resiliparse"
     return [
         # URL filter first: a blocked page is never extracted
         UrlFilterStage(cfg.filters.urls, disabled),
-        # nor is a page that is plainly in an unwanted language (off by default)
-        *([LangIdBeforeExtractionStage(cfg.langid, cfg.extract)] if before else []),
+        # nor is a page that is plainly in an unwanted language (with a languages list)
+        *(
+            [LangIdBeforeExtractionStage(cfg.langid, cfg.extract)]
+            if langid_before_extraction(cfg)
+            else []
+        ),
         ExtractStage(cfg.extract),
         LangIdStage(cfg.langid),
         # rule filters (stats once per document), then the classifier on the cleaned text
@@ -109,6 +111,14 @@ def build_stages(cfg: Config) -> list:
         DedupSignatureStage(cfg.dedup),
         TokenizeStage(cfg.tokenizer),
     ]
+
+
+def langid_before_extraction(cfg: Config) -> bool:
+    """Whether language ID runs on a cheap text before trafilatura too
+    (`langid.before_extraction`: "auto" or true, with a `languages` list). Not before
+    resiliparse: it is the cheap extractor itself, so there is nothing to gain."""
+    setting, languages = cfg.langid.before_extraction, cfg.langid.languages
+    return setting is not False and languages != "all" and cfg.extract.extractor != "resiliparse"
 
 
 def check_models(cfg: Config) -> dict:
@@ -166,7 +176,7 @@ def check_dedup_config(cfg: Config) -> None:
     message = rebalance.check_config(cfg)
     if message:
         raise ConfigError(message)
-    if cfg.langid.before_extraction and cfg.langid.languages == "all":
+    if cfg.langid.before_extraction is True and cfg.langid.languages == "all":
         raise ConfigError(
             "langid.before_extraction: needs langid.languages to be a list (with all "
             "languages kept there is nothing to drop before extraction)"

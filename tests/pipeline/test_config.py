@@ -58,3 +58,27 @@ def test_round_trip_and_engine_kept_out_of_output_settings():
     assert config_from_dict(cfg.to_dict()) == cfg
     assert "engine" not in cfg.output_dict()
     assert cfg.fingerprint() == Config().fingerprint()
+
+
+@pytest.mark.parametrize(
+    "overrides, runs",
+    [
+        ([], False),  # default: every language kept, nothing to drop early
+        (["langid.languages=[en]"], True),  # auto, with a list
+        (["langid.languages=[en]", "langid.before_extraction=false"], False),
+        (["langid.languages=[en]", "langid.before_extraction=true"], True),
+        (["langid.languages=[en]", "extract.extractor=resiliparse"], False),
+    ],
+)
+def test_language_id_before_extraction_runs_with_a_languages_list(overrides, runs):
+    from pipeline.runner import build_stages, langid_before_extraction
+
+    cfg = load_config(None, overrides)
+    assert langid_before_extraction(cfg) is runs
+    names = [stage.name for stage in build_stages(cfg)]
+    assert ("langid_before_extraction" in names) is runs
+
+
+def test_language_id_before_extraction_is_auto_true_or_false():
+    with pytest.raises(ConfigError, match="langid.before_extraction: expected one of 'auto'"):
+        load_config(None, ["langid.before_extraction=maybe"])

@@ -262,14 +262,14 @@ def test_output_of_another_run_is_never_mixed(sample_run, sample_dir, tmp_path):
 def test_language_id_before_extraction_skips_pages_and_keeps_the_same_documents(
     ray_local, sample_dir, tmp_path
 ):
-    # English only, with and without the cheap language ID before trafilatura: the same
-    # shards; the pages dropped early never reached the extractor (no text) and carry the
-    # label that dropped them.
+    # English only, with the cheap language ID before trafilatura (on by default with a
+    # languages list) and without it: the same shards; the pages dropped early never
+    # reached the extractor (no text) and carry the label that dropped them.
     settings = ["langid.languages=[en]", "engine.chunk_records=64"]
     plain, early = tmp_path / "plain", tmp_path / "early"
-    run(load_config(None, settings), [str(sample_dir)], plain, log=lambda *a: None)
-    cfg = load_config(None, [*settings, "langid.before_extraction=true"])
-    run(cfg, [str(sample_dir)], early, log=lambda *a: None)
+    cfg = load_config(None, [*settings, "langid.before_extraction=false"])
+    run(cfg, [str(sample_dir)], plain, log=lambda *a: None)
+    run(load_config(None, settings), [str(sample_dir)], early, log=lambda *a: None)
 
     for shard in sorted((plain / "shards").iterdir()):
         assert (early / "shards" / shard.name).read_bytes() == shard.read_bytes()
