@@ -98,6 +98,9 @@ CRAWLMILL_VARIANTS = {
 }
 # variants meant to write crawlmill's very shards: each round compares them byte for byte
 SAME_SHARDS_AS_CRAWLMILL = ["crawlmill-langid-after"]
+# the trafilatura run that extracts every page (crawlmill skips the plainly non-English
+# ones), whose texts resiliparse's are compared with
+TRAFILATURA_ON_EVERY_PAGE = "crawlmill-langid-after"
 PIPELINES = [
     "datatrove",
     "crawlmill",
@@ -708,7 +711,8 @@ def markdown(meta: dict, results: dict, summary: dict, agreement: dict | None) -
         a = agreement
         lines += [
             "",
-            "## resiliparse against trafilatura (crawlmill, same pages, last run)",
+            f"## resiliparse against trafilatura ({a.get('trafilatura_run', 'crawlmill')}, "
+            "same pages, last run)",
             "",
             f"- pages: {a['pages']:,}; text from both: {a['text_from_both']:,}; only "
             f"trafilatura: {a['text_only_trafilatura']:,}; only resiliparse: "
@@ -765,12 +769,13 @@ def write_report(args, meta: dict, results: dict, work: Path, run: int) -> str:
     """RESULTS.md and RESULTS.json from the runs finished so far."""
     agreement = None
     if (
-        len(results.get("crawlmill", [])) >= run
+        len(results.get(TRAFILATURA_ON_EVERY_PAGE, [])) >= run
         and len(results.get("crawlmill-resiliparse", [])) >= run
     ):
         agreement = extractor_agreement(
-            work / f"crawlmill-{run}", work / f"crawlmill-resiliparse-{run}"
+            work / f"{TRAFILATURA_ON_EVERY_PAGE}-{run}", work / f"crawlmill-resiliparse-{run}"
         )
+        agreement["trafilatura_run"] = TRAFILATURA_ON_EVERY_PAGE
     meta["load_after"] = load()
     done = {name: runs for name, runs in results.items() if runs}
     summary = summarize(done, meta["records_in"], args.workers)
