@@ -511,19 +511,15 @@ def summarize(results: dict, records_in: int, cores: int) -> dict:
                     p["vs_datatrove"] = p["per_core"] / theirs["per_core"]
     held_to = {name: floor for name, (_, floor) in CRAWLMILL_VARIANTS.items()}
     held_to["datatrove"] = "floor"  # datatrove's against the trafilatura floor
+    tuned = summary.get("floor-tuned")  # trafilatura as crawlmill's child runs it
     for name, floor in held_to.items():
         if name in summary and floor in summary:
             row, floor_row = summary[name], summary[floor]
             row["overhead_above_extraction"] = ratio(row, floor_row, "wall_best") - 1
             if (cpu_ratio := ratio(row, floor_row, "cpu_best")) is not None:
                 row["cpu_above_extraction"] = cpu_ratio - 1
-    if "floor-tuned" in summary:  # against trafilatura as crawlmill's child runs it
-        for name, (_, floor) in CRAWLMILL_VARIANTS.items():
-            if name in summary and floor == "floor":
-                row = summary[name]
-                row["overhead_above_tuned_extraction"] = (
-                    ratio(row, summary["floor-tuned"], "wall_best") - 1
-                )
+            if tuned and floor == "floor" and name != "datatrove":
+                row["overhead_above_tuned_extraction"] = ratio(row, tuned, "wall_best") - 1
     return summary
 
 

@@ -165,9 +165,9 @@ def check_models(cfg: Config) -> dict:
     }
 
 
-def check_dedup_config(cfg: Config) -> None:
+def check_cross_key_config(cfg: Config) -> None:
     """Settings that span several keys (bands x rows <= num_perm, rebalancing needs
-    domain labels), before any work."""
+    domain labels, language ID before extraction needs a languages list), before any work."""
     if cfg.dedup.enabled and cfg.dedup.near.enabled:
         try:
             lsh_params(cfg.dedup.near)
@@ -419,7 +419,7 @@ def run(
     started = time.perf_counter()
     files = expand_inputs(inputs)
     tokenizer_info = check_models(cfg)
-    check_dedup_config(cfg)
+    check_cross_key_config(cfg)
     out = Path(output)
     work = _prepare_output(out, files, cfg)
     parts_dir = work / "docs"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -29,11 +30,13 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def ray_local():
     """A real local Ray with 2 CPUs, started once for the whole session, as the CLI
-    starts it."""
+    starts it: always the embedded local instance, never a cluster RAY_ADDRESS names
+    (neither here nor in the CLI runs the tests start)."""
     import ray
 
     from pipeline.runner import init_ray
 
+    os.environ.pop("RAY_ADDRESS", None)
     init_ray(None, 2)
     yield ray
     ray.shutdown()
