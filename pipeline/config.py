@@ -37,8 +37,10 @@ class ReadConfig:
 
 @dataclass(frozen=True)
 class TrafilaturaConfig:
-    # trafilatura.extract() keywords. fast=True skips the fallback extractors (~1.5x
-    # faster, measured 29 -> 43 pages/s here) at some recall cost; off by default.
+    # trafilatura.extract() keywords. fast=True skips the fallback extractors (readability,
+    # jusText): a third less CPU (14.3 -> 9.8 ms a page) for the same word F1 within 0.012
+    # on labelled pages (Dragnet 0.857 -> 0.868, trafilatura's set 0.924 -> 0.918: recall
+    # 0.941 -> 0.929; bench/EXTRACTION.md). Off by default, as in trafilatura and datatrove.
     fast: bool = False
     favor_precision: bool = False
     favor_recall: bool = False
@@ -49,18 +51,27 @@ class TrafilaturaConfig:
 
 @dataclass(frozen=True)
 class ResiliparseConfig:
-    # resiliparse.extract.html2text.extract_plain_text() keywords (~10x trafilatura's speed).
+    # resiliparse.extract.html2text.extract_plain_text() keywords. ~11x trafilatura's speed
+    # (1.3 against 14.3 ms a page) for a noisier text: word F1 on Dragnet's main texts
+    # 0.822 against trafilatura's 0.857, precision on trafilatura's set 0.791 against 0.907
+    # (it keeps more menus and footers; bench/EXTRACTION.md).
     main_content: bool = True
     alt_texts: bool = False
     links: bool = False
     list_bullets: bool = True
+    # Readers' comment sections (found by ids and classes such as "comments"): left out, as
+    # trafilatura's `include_comments` is (resiliparse's own default keeps them). Kept,
+    # they made half the words of its text on Dragnet's pages: main-text word F1 0.599
+    # with them, 0.822 without (bench/EXTRACTION.md).
+    comments: bool = False
 
 
 @dataclass(frozen=True)
 class ExtractConfig:
     extractor: Literal["trafilatura", "resiliparse"] = "trafilatura"
-    # Per-document wall-clock limit. trafilatura's p99 is 0.2 s and its max 0.45 s on our
-    # 3,913 real pages, so 2 s only catches pathological HTML (trafilatura #704).
+    # Per-document limit, in CPU seconds of the extractor child (pipeline/extract.py).
+    # trafilatura's p99 is 0.2 s and its max 0.45 s on our 3,913 real pages, so 2 s only
+    # catches pathological HTML (trafilatura #704).
     timeout_seconds: float = 2.0
     # Documents whose extracted text is shorter than this are `no_text` rejects.
     min_text_chars: int = 1

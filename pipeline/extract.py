@@ -93,6 +93,7 @@ def _make_extractor(cfg: ExtractConfig, tuned: bool = True):
                 alt_texts=settings.alt_texts,
                 links=settings.links,
                 list_bullets=settings.list_bullets,
+                comments=settings.comments,
             )
 
     return extract

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 from pipeline import schema as S
-from pipeline.config import ExtractConfig
+from pipeline.config import ExtractConfig, load_config
 from pipeline.decode import decode_html
 from pipeline.extract import ExtractStage, TimedExtractor
 from pipeline.warc import read_file
@@ -63,6 +63,36 @@ def test_extracts_main_text_and_drops_boilerplate(extractor):
     assert "Cookie policy" not in text
     assert S.PAYLOAD not in out.column_names
     assert out[S.DROP_REASON][0].as_py() is None
+
+
+WITH_COMMENTS = ARTICLE.replace(
+    "</article>",
+    '</article><section id="comments"><h2>3 comments</h2><p>Great read! I saw terns in '
+    "Iceland last summer and they dived at us all the way back to the car park.</p></section>",
+)
+
+
+@pytest.mark.parametrize(
+    "overrides, keeps_comments",
+    [
+        ([], False),
+        (["extract.trafilatura.include_comments=true"], True),
+        (["extract.extractor=resiliparse"], False),
+        (["extract.extractor=resiliparse", "extract.resiliparse.comments=true"], True),
+    ],
+)
+def test_comment_sections_are_left_out_by_either_extractor_unless_asked_for(
+    overrides, keeps_comments
+):
+    """Both extractors' defaults leave readers' comments out (resiliparse's own default
+    keeps them); each has a setting to keep them."""
+    extractor = TimedExtractor(load_config(None, overrides).extract)
+    try:
+        [(text, reason)] = extractor.extract_many([WITH_COMMENTS])
+    finally:
+        extractor.close()
+    assert reason is None and "three return trips to the Moon" in text
+    assert ("terns in Iceland" in text) is keeps_comments
 
 
 def test_stage_accounts_for_every_row():
@@ -202,7 +232,7 @@ def sample_html_pages() -> list[str]:
 
 STOCK_TRAFILATURA = """
 import json, sys
-from pipeline.config import ExtractConfig
+from pipeline.config import ExtractConfig, load_config
 from pipeline.extract import _make_extractor
 extract = _make_extractor(ExtractConfig(), tuned=False)
 print(json.dumps([extract(page) for page in json.load(sys.stdin)]))
