@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.crawlmill-installed
 CHROMIUM_STAMP := $(VENV)/.chromium-checked
 SAMPLE_OUT ?= out/sample
 
-.PHONY: install run test test-long fuzz bench bench-venv bench-side-by-side bench-memory train-quality train-domain lint fmt clean help
+.PHONY: install run test test-long fuzz bench bench-venv bench-side-by-side bench-extraction bench-memory train-quality train-domain lint fmt clean help
 help:
 	@echo "make run    set up and run the default pipeline on tests/data/sample -> $(SAMPLE_OUT)"
 	@echo "make test   set up and run the tests"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench-memory  peak RSS per process at 250 MB vs 1 GB of input"
 	@echo "make bench  throughput figures (needs ../shared/data for the end-to-end run)"
 	@echo "make bench-side-by-side  crawlmill vs datatrove -> bench/RESULTS.md (~15 min)"
+	@echo "make bench-extraction  each extractor's text vs labelled pages -> bench/EXTRACTION.md (~5 min)"
 	@echo "make lint   ruff check + format check;  make fmt  ruff format + fix"
 	@echo "make clean  remove .venv and out/"
 
@@ -83,6 +84,10 @@ BENCH_ARGS ?= --runs 2
 bench-side-by-side: $(STAMP) $(DT_STAMP)
 	$(BIN)/python bench/side_by_side.py $(BENCH_ARGS)
 
+# Each extractor setting's text against labelled pages, and its CPU a page (docs/BENCH.md).
+bench-extraction: $(STAMP)
+	$(BIN)/python bench/extraction_quality.py --results bench/EXTRACTION.md
+
 # Speed is measured here, never asserted in tests.
 bench: $(STAMP) $(DT_STAMP)
 	$(BIN)/python bench/loader_throughput.py
@@ -93,6 +98,7 @@ bench: $(STAMP) $(DT_STAMP)
 	$(BIN)/python bench/dedup_clough.py
 	$(BIN)/python bench/domains_throughput.py
 	$(BIN)/python bench/dedup_pre.py
+	$(BIN)/python bench/extraction_quality.py --results bench/EXTRACTION.md
 	$(BIN)/python bench/side_by_side.py $(BENCH_ARGS)
 
 # Fuzz the WARC reader and the extraction stage (hypothesis) for a bounded time.
