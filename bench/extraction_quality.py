@@ -199,6 +199,7 @@ def run_extractor(overrides: list[str], htmls: list[str]) -> tuple[list[str], di
 
 
 def evaluate(dragnet: list, evaldata: list, names: list[str], log=print) -> dict:
+    """Each named extractor on the pages of both sets, in one child run: its scores."""
     htmls = [page[0] for page in dragnet] + [html for html, _ in evaldata]
     results = {}
     for name in names:

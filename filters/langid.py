@@ -133,12 +133,11 @@ class LangIdBeforeExtractionStage:
     page goes on untouched: language ID after extraction decides on trafilatura's text.
 
     Why a stricter score than `min_score`: the cheap text keeps menus and footers, which
-    can be in another language than the article. On realpages, checking every page, 0.8
-    skipped 832 of 3,913 pages, and lid.176 on trafilatura's text of the same pages
-    called none of them English; 0.65 skipped 841, 4 of them English there (docs/BENCH.md;
-    resiliparse's text then kept readers' comments). Now, on the 2,620 pages that do not
-    declare `en`, with comments left out (`extract.resiliparse.comments`): 0.8 skips 794,
-    0.65 skips 799, none English on trafilatura's text (with comments: 795 and 802, 2).
+    can be in another language than the article. On realpages, when resiliparse's text
+    still kept readers' comments and every page was checked, 0.65 skipped 4 pages that
+    lid.176 calls English on trafilatura's text, 0.8 none (of 841 and 832 skipped;
+    docs/BENCH.md). Now (comments left out, pages declaring `en` not checked) 0.8 skips 794
+    of the 2,620 checked pages and 0.65 skips 799, none of them English there.
 
     A page that declares a wanted language (`<html lang="en">`) skips the check and goes
     straight to trafilatura: the check could only drop it on a text that says otherwise,
