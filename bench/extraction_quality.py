@@ -188,9 +188,9 @@ def run_extractor(overrides: list[str], htmls: list[str]) -> tuple[list[str], di
     try:
         extractor.start()
         extractor.extract_many(htmls[:1])  # warm: the child's imports are not per-page cost
-        start_cpu = extractor.cpu_seconds()
+        start_cpu = extractor.cpu_seconds()  # None without /proc: no CPU figure then
         results = extractor.extract_many(htmls)
-        cpu = extractor.cpu_seconds() - start_cpu
+        cpu = None if start_cpu is None else extractor.cpu_seconds() - start_cpu
     finally:
         extractor.close()
     texts = [text or "" for text, _ in results]
@@ -221,7 +221,9 @@ def evaluate(dragnet: list, evaldata: list, names: list[str], log=print) -> dict
                 ]
             ),
             "evaldata": snippet_scores(snippets),
-            "ms_per_page": 1000 * run["cpu_seconds"] / len(htmls),
+            "ms_per_page": None
+            if run["cpu_seconds"] is None
+            else 1000 * run["cpu_seconds"] / len(htmls),
             "failed": run["failed"],
         }
     return results
@@ -248,10 +250,11 @@ def render(meta: dict, results: dict) -> str:
 
     for name, r in results.items():
         settings = " ".join(f"`{s}`" for s in r["settings"]) or "(default)"
+        cpu = "–" if r["ms_per_page"] is None else f"{r['ms_per_page']:.1f}"
         lines.append(
             f"| {name} | {settings} | {prf(r['dragnet'])} | {r['dragnet']['f1_median']:.3f} "
             f"| {prf(r['dragnet_with_comments'])} | {prf(r['evaldata'])} "
-            f"| {r['ms_per_page']:.1f} | {r['dragnet']['empty']} "
+            f"| {cpu} | {r['dragnet']['empty']} "
             f"| {sum(r['failed'].values())} |"
         )
     lines.append("")
