@@ -195,3 +195,34 @@ def test_check_before_extraction_trusts_a_declared_wanted_language_only():
     assert reasons == {"none": S.Reason.LANG_NOT_WANTED, "de": S.Reason.LANG_NOT_WANTED, "en": None}
     langs = dict(zip(out[S.ID].to_pylist(), out[S.LANG].to_pylist(), strict=True))
     assert langs == {"none": "de", "de": "de", "en": None}
+
+
+def test_check_before_extraction_keeps_its_own_resiliparse_settings():
+    """The check's cheap text leaves comments out whatever `extract.resiliparse` says: an
+    English article under a longer German comment thread is not dropped as German."""
+    from pipeline.config import ExtractConfig, ResiliparseConfig
+    from pipeline.extract import TimedExtractor
+    from tests.pipeline.test_extract import ARTICLE, raw_batch
+
+    german = GERMAN_PAGE.split("<article>")[1].split("</article>")[0]
+    page = ARTICLE.replace("</article>", f'</article><section id="comments">{german * 3}</section>')
+    row = {S.ID: "a", S.RECORD_TYPE: "response", S.PAYLOAD: page.encode()}
+    keep_comments = ResiliparseConfig(comments=True)
+
+    stage = LangIdBeforeExtractionStage(
+        LangIdConfig(languages=["en"]), ExtractConfig(resiliparse=keep_comments)
+    )
+    try:
+        out = stage(raw_batch([{**row, S.CONTENT_TYPE: "text/html"}]))
+    finally:
+        stage.close()
+    assert out[S.DROP_REASON].to_pylist() == [None]
+
+    # with the comments in its text, the check would have called the page German
+    extractor = TimedExtractor(ExtractConfig(extractor="resiliparse", resiliparse=keep_comments))
+    try:
+        [(text, _)] = extractor.extract_many([page])
+    finally:
+        extractor.close()
+    [lang], [score] = LangIdStage(LangIdConfig(languages=["en"])).predict([text])
+    assert lang == "de" and score >= 0.8
