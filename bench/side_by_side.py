@@ -721,6 +721,9 @@ def markdown(meta: dict, results: dict, summary: dict, agreement: dict | None) -
             f"{a['kept_by_both']:,}; only with trafilatura: "
             f"{a['kept_only_trafilatura']:,}; only with resiliparse: "
             f"{a['kept_only_resiliparse']:,}",
+            "- which of the two texts is closer to what people marked as the main text "
+            "(Dragnet's gold texts, trafilatura's evaluation set): bench/EXTRACTION.md "
+            "(`make bench-extraction`)",
         ]
     lines.append("")
     return "\n".join(lines)
