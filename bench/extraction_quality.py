@@ -68,6 +68,13 @@ EXTRACTORS = {
         "extract.trafilatura.deduplicate=true",
     ],
     "trafilatura-fast": ["extract.trafilatura.fast=true"],  # no fallback extractors
+    # recall mode skips the fallback comparison once the main pass found > 10x its minimum
+    # size (trafilatura/external.py, compare_extraction)
+    "trafilatura-recall": ["extract.trafilatura.favor_recall=true"],
+    "trafilatura-fast-recall": [
+        "extract.trafilatura.fast=true",
+        "extract.trafilatura.favor_recall=true",
+    ],
     "trafilatura-comments": ["extract.trafilatura.include_comments=true"],
     "resiliparse": ["extract.extractor=resiliparse"],  # comment sections left out
     "resiliparse-comments": ["extract.extractor=resiliparse", "extract.resiliparse.comments=true"],
