@@ -22,7 +22,7 @@ sets, from ../shared/data (research licences: read there, never copied into the 
   those URLs. Scored like trafilatura's `tests/comparison.py`: a `with` snippet found is a
   true positive, missed a false negative; a `without` snippet found a false positive, not
   found a true negative. Its author built it while tuning trafilatura: trafilatura's home
-  ground, so read the gap there as an upper bound.
+  ground, so read its lead over other extractors there as an upper bound.
 
 Each extractor runs as crawlmill runs it: `pipeline.extract.TimedExtractor`, in its own
 child with the per-page CPU time limit (a timeout gives no text, and is counted), on the
