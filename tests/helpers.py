@@ -1,9 +1,12 @@
-"""Small builders and checks shared by tests: Arrow batches in the pipeline's schemas, and
-the byte-for-byte comparison of two run directories (determinism, resume, cluster)."""
+"""Small builders and checks shared by tests: Arrow batches in the pipeline's schemas, the
+byte-for-byte comparison of two run directories (determinism, resume, cluster), and the
+bench scripts loaded as modules (their own logic is tested too)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -53,3 +56,17 @@ def assert_same_output(out: Path, reference: Path) -> None:
         assert sorted(p.name for p in (out / directory).iterdir()) == sorted(
             p.name for p in (reference / directory).iterdir()
         ), directory
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_bench_script(stem: str):
+    """bench/<stem>.py (a script, not a package) as a module. Registered in sys.modules as
+    crawlmill_bench_<stem>, since dataclasses look their module up by name."""
+    name = f"crawlmill_bench_{stem}"
+    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{stem}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -8,7 +8,6 @@ No figure here is a speed: speed lives in the benchmark's output, never in a tes
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import struct
 import sys
@@ -19,20 +18,13 @@ import psutil
 import pytest
 from fastwarc.warc import ArchiveIterator
 
+from tests.helpers import load_bench_script
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "tests" / "data" / "sample" / "dolma-sample-0000.warc.gz"
 
 
-def load_bench():
-    spec = importlib.util.spec_from_file_location(
-        "side_by_side", REPO / "bench" / "side_by_side.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-sbs = load_bench()
+sbs = load_bench_script("side_by_side")
 
 
 def record_ids(path: Path) -> list[str]:

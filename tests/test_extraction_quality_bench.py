@@ -8,7 +8,6 @@ No figure here is a speed: speed lives in the benchmark's output, never in a tes
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import tarfile
@@ -18,20 +17,13 @@ from pathlib import Path
 import pytest
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
+from tests.helpers import load_bench_script
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "tests" / "data" / "sample" / "dolma-sample-0000.warc.gz"
 
 
-def load_bench():
-    spec = importlib.util.spec_from_file_location(
-        "extraction_quality", REPO / "bench" / "extraction_quality.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-eq = load_bench()
+eq = load_bench_script("extraction_quality")
 
 
 def sample_pages(n: int) -> list[tuple[str, bytes]]:

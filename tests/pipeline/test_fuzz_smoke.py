@@ -8,25 +8,15 @@ seeded (hypothesis seeds 0 and 1), so they are the same every run.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pyarrow as pa
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import load_bench_script
 
 
 @pytest.fixture(scope="module")
 def fuzz():
-    spec = importlib.util.spec_from_file_location(
-        "crawlmill_bench_fuzz", REPO / "bench" / "fuzz.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("fuzz")
 
 
 @pytest.fixture(scope="module")
