@@ -100,11 +100,12 @@ class LangIdConfig:
     # (resiliparse's, ~1.7 ms a page with language ID, against trafilatura's ~15 ms) and
     # drop the pages that are another language with at least `before_extraction_min_score`
     # before trafilatura sees them (lang_not_wanted, stage langid). Pages declaring a
-    # wanted language (<html lang="en">) skip the check. On realpages at 0.8: 832 of 3,913
-    # pages skipped, none English by trafilatura's text, shards byte-identical, the run
-    # 8-13% faster (docs/BENCH.md). The check costs ~2 ms a page it looks at, so it pays
-    # once more than ~1 in 7 of those pages is dropped (on crawls mostly in the wanted
-    # languages and undeclared, it is up to ~13% slower: set it false). "auto": on
+    # wanted language (<html lang="en">) skip the check. On realpages at 0.8: 794 of the
+    # 2,620 pages checked skipped, none English by trafilatura's text, shards
+    # byte-identical, the run 8-13% faster (docs/BENCH.md). The check costs ~2 ms a page
+    # it looks at, so it pays once more than ~1 in 7 of those pages is dropped (on crawls
+    # mostly in the wanted languages and undeclared, it is up to ~13% slower: set it
+    # false). "auto": on
     # whenever `languages` is a list (it has nothing to drop with "all"); true: the same,
     # and an error with "all"; false: off.
     before_extraction: Union[Literal["auto"], bool] = "auto"  # noqa: UP007
