@@ -55,7 +55,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -166,19 +166,29 @@ def tagged(tag: str) -> list[psutil.Process]:
 def tree_usage(procs: list[psutil.Process]) -> dict[int, tuple[int, float]]:
     """pid -> (RSS bytes, user + system CPU seconds so far) of the processes and every
     descendant (Ray's raylet and workers, datatrove's pool workers and extractor
-    sandboxes, crawlmill's extractor children)."""
+    sandboxes, crawlmill's extractor children).
+
+    The process table is read once per call and the families found in it: psutil's
+    `children(recursive=True)` reads every process's stat file on each call, and with
+    one call per root (a Ray run tags ~12) the sampler itself took 2.1-2.5 CPU s of a
+    30 s crawlmill run on 2 cores, slowing what it measured by ~1 s (~0.2 s now)."""
+    children: dict[int, list[psutil.Process]] = defaultdict(list)
+    for proc in psutil.process_iter(["ppid"]):
+        children[proc.info["ppid"]].append(proc)
+    family: dict[int, psutil.Process] = {}
+    todo = list(procs)
+    while todo:
+        proc = todo.pop()
+        if proc.pid not in family:
+            family[proc.pid] = proc
+            todo.extend(children.get(proc.pid, []))
     usage: dict[int, tuple[int, float]] = {}
-    for root in procs:
+    for pid, proc in family.items():
         try:
-            family = [root, *root.children(recursive=True)]
+            times = proc.cpu_times()
+            usage[pid] = (proc.memory_info().rss, times.user + times.system)
         except psutil.Error:
             continue
-        for proc in family:
-            try:
-                times = proc.cpu_times()
-                usage[proc.pid] = (proc.memory_info().rss, times.user + times.system)
-            except psutil.Error:
-                continue
     return usage
 
 
