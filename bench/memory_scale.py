@@ -45,7 +45,8 @@ MB = 1 << 20
 SAMPLE_SECONDS = 0.5
 
 _RECORD_ID = re.compile(rb"(?im)^(WARC-Record-ID:[ \t]*)<urn:uuid:([^>]+)>")
-_TARGET_URI = re.compile(rb"(?im)^(WARC-Target-URI:[ \t]*)(\S+)")
+# WARC/1.1 writes the URI bare; some writers (WARC/1.0's grammar) wrap it in <>
+_TARGET_URI = re.compile(rb"(?im)^(WARC-Target-URI:[ \t]*)(<?)([^\s<>]+)(>?)")
 
 
 # --- Inputs -------------------------------------------------------------------------------
@@ -71,8 +72,9 @@ def renamed(record: bytes, copy: int) -> bytes:
         return match.group(1) + f"<urn:uuid:{fresh}>".encode()
 
     def new_uri(match: re.Match) -> bytes:
-        sep = b"&" if b"?" in match.group(2) else b"?"
-        return match.group(1) + match.group(2) + sep + f"crawlmill-copy={copy}".encode()
+        field, open_, uri, close = match.groups()
+        sep = b"&" if b"?" in uri else b"?"
+        return field + open_ + uri + sep + f"crawlmill-copy={copy}".encode() + close
 
     head = _RECORD_ID.sub(new_id, head, count=1)
     head = _TARGET_URI.sub(new_uri, head, count=1)

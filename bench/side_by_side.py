@@ -27,7 +27,10 @@ of them alike (docs/BENCH.md says why each is there):
 
 Both pipelines get the same input: the WARC split round-robin into `--workers` files
 (datatrove gives one file to one task, so this is how it uses every core; crawlmill reads
-the same files). `--records N` takes only the first N records (a quick mode).
+the same files). `--records N` takes only the first N records (a quick mode). `--repeat N`
+writes every record N times (copies after the first get a new WARC-Record-ID and target
+URI, bench/memory_scale.py's `renamed`, so each is a distinct record to both readers):
+more of the same pages, to see which costs grow with the input and which are fixed.
 
 Measured per run: wall seconds per phase and end to end, input records/s per core, peak
 RSS and CPU seconds summed over the whole process tree (psutil, every 0.2 s, over every
@@ -46,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import json
 import os
 import platform
@@ -115,13 +119,21 @@ PIPELINES = [
 # --- Input: the WARC split into one file per worker ----------------------------------------
 
 
-def split_warc(warc: Path, out_dir: Path, parts: int, records: int | None = None) -> list[Path]:
+def split_warc(
+    warc: Path, out_dir: Path, parts: int, records: int | None = None, repeat: int = 1
+) -> list[Path]:
     """Record i goes to file i % parts (round-robin keeps the halves alike in page mix).
 
     Records are copied byte for byte (each is its own gzip member, which crawlmill's scan
-    checks), so both pipelines parse exactly the same bytes. Returns the files."""
+    checks), so both pipelines parse exactly the same bytes. `repeat` > 1: then the whole
+    input again, `repeat` - 1 times, each record renamed (new id and URI) and compressed
+    as a member of its own. Returns the files."""
     sys.path.insert(0, str(REPO))
     from pipeline.warc import scan_chunks
+
+    if repeat > 1:
+        sys.path.insert(0, str(REPO / "bench"))
+        from memory_scale import renamed
 
     chunks = scan_chunks(str(warc), 0, 1)  # one chunk per record: its byte range
     if len(chunks) == 1 and chunks[0].n_records > 1:
@@ -133,10 +145,15 @@ def split_warc(warc: Path, out_dir: Path, parts: int, records: int | None = None
     outs = [open(p, "wb") for p in paths]  # noqa: SIM115 (closed below)
     try:
         with open(warc, "rb") as f:
-            for i, chunk in enumerate(chunks):
-                f.seek(chunk.start)
-                size = (chunk.end if chunk.end is not None else warc.stat().st_size) - chunk.start
-                outs[i % parts].write(f.read(size))
+            for copy in range(repeat):
+                for i, chunk in enumerate(chunks):
+                    f.seek(chunk.start)
+                    end = chunk.end if chunk.end is not None else warc.stat().st_size
+                    member = f.read(end - chunk.start)
+                    if copy:
+                        record = renamed(gzip.decompress(member), copy)
+                        member = gzip.compress(record, compresslevel=6, mtime=0)
+                    outs[i % parts].write(member)
     finally:
         for o in outs:
             o.close()
@@ -807,6 +824,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--records", type=int, default=None, help="only the first N records")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="every record N times, copies renamed (default 1)"
+    )
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "RESULTS.md")
     parser.add_argument("--skip", default="", help=f"comma-separated, of {PIPELINES}")
     parser.add_argument("--keep", action="store_true", help="keep the run directories")
@@ -834,6 +854,8 @@ def main() -> int:
 
     if not args.warc.is_file():
         sys.exit(f"{args.warc}: not found (the bench corpus lives in ../shared/data/bench/)")
+    if args.repeat < 1:
+        sys.exit(f"--repeat: {args.repeat}; give 1 (the input as it is) or more")
     skip = {s for s in args.skip.split(",") if s}
     if unknown := skip - set(PIPELINES):
         sys.exit(f"--skip: unknown {sorted(unknown)}; choose from {PIPELINES}")
@@ -846,12 +868,14 @@ def main() -> int:
         "machine": machine(),
         "load_before": load(),
         "workers": args.workers,
-        "input": str(args.warc.name) + (f" (first {args.records} records)" if args.records else ""),
+        "input": str(args.warc.name)
+        + (f" (first {args.records} records)" if args.records else "")
+        + (f" x {args.repeat} (copies renamed)" if args.repeat > 1 else ""),
         "command": " ".join(["python", "bench/side_by_side.py", *sys.argv[1:]]),
         "versions": versions("datatrove" not in skip),
     }
     work = Path(tempfile.mkdtemp(prefix="crawlmill-side-by-side-"))
-    files = split_warc(args.warc, work / "input", args.workers, args.records)
+    files = split_warc(args.warc, work / "input", args.workers, args.records, args.repeat)
     from pipeline.warc import scan_chunks
 
     meta["records_in"] = sum(c.n_records for f in files for c in scan_chunks(str(f), 0, 10**9))

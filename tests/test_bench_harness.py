@@ -12,6 +12,7 @@ import json
 import struct
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 
 import psutil
@@ -49,6 +50,40 @@ def test_split_takes_only_the_first_records(tmp_path):
     files = sbs.split_warc(SAMPLE, tmp_path, 3, records=7)
     assert sorted(i for f in files for i in record_ids(f)) == sorted(ids[:7])
     assert [len(record_ids(f)) for f in files] == [3, 2, 2]
+
+
+def warc_records(path: Path) -> dict[str, tuple[str | None, bytes]]:
+    """record id -> (target URI as written, block bytes)."""
+    return {
+        r.record_id: (r.headers.get("WARC-Target-URI"), r.reader.read())
+        for r in ArchiveIterator(str(path), parse_http=False)
+    }
+
+
+def test_split_with_repeat_adds_renamed_copies_of_the_same_pages(tmp_path):
+    from pipeline.warc import scan_chunks
+
+    original = list(warc_records(SAMPLE).items())[:5]
+    files = sbs.split_warc(SAMPLE, tmp_path, 2, records=5, repeat=3)
+    written = {k: v for f in files for k, v in warc_records(f).items()}
+    assert len(written) == 15  # every copy its own record id
+    # each copy its own gzip member, as crawlmill's scan (and datatrove's reader) expect
+    assert sum(c.n_records for f in files for c in scan_chunks(str(f), 0, 1)) == 15
+    # round-robin, copy after copy: file 0 holds records 0, 2, 4 of each copy
+    assert record_ids(files[0])[:3] == [original[i][0] for i in (0, 2, 4)]
+    for record_id, (uri, block) in original:
+        assert written[record_id] == (uri, block)  # copy 0: the record as it was
+        for copy in (1, 2):
+            old_uuid = record_id.removeprefix("<urn:uuid:").removesuffix(">")
+            copy_id = f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{copy}:{old_uuid}')}>"
+            copy_uri, copy_block = written[copy_id]
+            assert copy_block == block
+            if uri is None:  # a warcinfo record has no target
+                assert copy_uri is None
+            else:  # the sample writes <uri>: the query goes inside the brackets
+                bare = uri.strip("<>")
+                sep = "&" if "?" in bare else "?"
+                assert copy_uri == uri.replace(bare, f"{bare}{sep}crawlmill-copy={copy}")
 
 
 def test_silent_losses_are_what_no_output_and_no_reject_explains():
