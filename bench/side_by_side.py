@@ -188,7 +188,7 @@ def tree_usage(procs: list[psutil.Process]) -> dict[int, tuple[int, float]]:
     The process table is read once per call and the families found in it: psutil's
     `children(recursive=True)` reads every process's stat file on each call, and with
     one call per root (a Ray run tags ~12) the sampler itself took 2.1-2.5 CPU s of a
-    30 s crawlmill run on 2 cores, slowing what it measured by ~1 s (~0.2 s now)."""
+    30 s crawlmill run on 2 cores, slowing what it measured by ~1 s (0.6 CPU s now)."""
     children: dict[int, list[psutil.Process]] = defaultdict(list)
     for proc in psutil.process_iter(["ppid"]):
         children[proc.info["ppid"]].append(proc)
