@@ -98,10 +98,9 @@ def words(text: str) -> Counter:
     return Counter(WORD.findall(text.lower()))
 
 
-def word_overlap(extracted: str, gold: str) -> tuple[int, int, int]:
-    """(shared words, extracted words, gold words), repeats counted: a word twice in
-    both texts is shared twice."""
-    got, want = words(extracted), words(gold)
+def word_overlap(got: Counter, want: Counter) -> tuple[int, int, int]:
+    """(shared words, extracted words, gold words) of two `words` bags, repeats counted:
+    a word twice in both texts is shared twice."""
     return sum((got & want).values()), sum(got.values()), sum(want.values())
 
 
@@ -208,25 +207,21 @@ def run_extractor(overrides: list[str], htmls: list[str]) -> tuple[list[str], di
 def evaluate(dragnet: list, evaldata: list, names: list[str], log=print) -> dict:
     """Each named extractor on the pages of both sets, in one child run: its scores."""
     htmls = [page[0] for page in dragnet] + [html for html, _ in evaldata]
+    # the gold texts' words, counted once for every extractor
+    gold_main = [words(main) for _, main, _ in dragnet]
+    gold_whole = [words(whole) for _, _, whole in dragnet]
     results = {}
     for name in names:
         log(f"  {name} ({' '.join(EXTRACTORS[name]) or 'default'}) on {len(htmls):,} pages ...")
         texts, run = run_extractor(EXTRACTORS[name], htmls)
-        on_dragnet, on_evaldata = texts[: len(dragnet)], texts[len(dragnet) :]
+        got = [words(text) for text in texts[: len(dragnet)]]
         snippets = Counter()
-        for text, (_, item) in zip(on_evaldata, evaldata, strict=True):
+        for text, (_, item) in zip(texts[len(dragnet) :], evaldata, strict=True):
             snippets.update(snippet_counts(text, item))
         results[name] = {
             "settings": EXTRACTORS[name],
-            "dragnet": dragnet_scores(
-                [word_overlap(t, main) for t, (_, main, _) in zip(on_dragnet, dragnet, strict=True)]
-            ),
-            "dragnet_with_comments": dragnet_scores(
-                [
-                    word_overlap(t, whole)
-                    for t, (_, _, whole) in zip(on_dragnet, dragnet, strict=True)
-                ]
-            ),
+            "dragnet": dragnet_scores(list(map(word_overlap, got, gold_main))),
+            "dragnet_with_comments": dragnet_scores(list(map(word_overlap, got, gold_whole))),
             "evaldata": snippet_scores(snippets),
             "ms_per_page": None
             if run["cpu_seconds"] is None

@@ -59,7 +59,9 @@ def test_gold_main_text_keeps_prose_that_mentions_comments():
 
 def test_word_overlap_is_case_blind_and_counts_repeats():
     # extracted: the x3, cat, sat; gold: the x2, cat x2, mat
-    shared, extracted, gold = eq.word_overlap("The the THE cat sat.", "the cat, the cat; mat")
+    shared, extracted, gold = eq.word_overlap(
+        eq.words("The the THE cat sat."), eq.words("the cat, the cat; mat")
+    )
     assert (shared, extracted, gold) == (3, 5, 5)  # the x2 + cat x1
     assert eq.f1(shared, extracted, gold) == pytest.approx(0.6)
     assert eq.f1(0, 0, 4) == 0.0  # no text: nothing found
