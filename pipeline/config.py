@@ -105,9 +105,8 @@ class LangIdConfig:
     # byte-identical, the run 8-13% faster (docs/BENCH.md). The check costs ~2 ms a page
     # it looks at, so it pays once more than ~1 in 7 of those pages is dropped (on crawls
     # mostly in the wanted languages and undeclared, it is up to ~13% slower: set it
-    # false). "auto": on
-    # whenever `languages` is a list (it has nothing to drop with "all"); true: the same,
-    # and an error with "all"; false: off.
+    # false). "auto": on whenever `languages` is a list (it has nothing to drop with
+    # "all"); true: the same, and an error with "all"; false: off.
     before_extraction: Union[Literal["auto"], bool] = "auto"  # noqa: UP007
     before_extraction_min_score: float = 0.8
 
