@@ -240,9 +240,10 @@ print(json.dumps([extract(page) for page in json.load(sys.stdin)]))
 
 
 def test_the_child_extracts_the_same_text_as_stock_trafilatura():
-    # The child changes lxml's element class lookup to run trafilatura faster; the text
-    # must stay what trafilatura as shipped gives. Stock runs in its own process: the
-    # setting is process-wide.
+    # The child sets trafilatura up to run faster (pipeline/trafilatura_tuning.py: lxml's
+    # element class lookup, guards in front of its regular expressions); the text must
+    # stay what trafilatura as shipped gives. Stock runs in its own process: the changes
+    # are process-wide.
     pages = sample_html_pages()
     stock = subprocess.run(
         [sys.executable, "-c", STOCK_TRAFILATURA],
