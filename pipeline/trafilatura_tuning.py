@@ -156,8 +156,11 @@ def guard_call(call: re.Match) -> str:
     """One `re:test(...)` call (a RE_TEST_CALL match) with its guard in front."""
     attributes, pattern, flags = call.group(1).split("|"), call.group(2), call.group(3) or ""
     ignore_case = "i" in flags  # lxml: re.IGNORECASE when the flags hold an "i"
-    if re.search(pattern, "", re.IGNORECASE if ignore_case else 0):
-        return call.group(0)  # true without the attribute: no guard can stand in front
+    try:
+        if re.search(pattern, "", re.IGNORECASE if ignore_case else 0):
+            return call.group(0)  # true without the attribute: no guard can stand in front
+    except re.error:
+        return call.group(0)  # lxml raises on it where it runs: left to do that
     literals = None if ignore_case else required_literals(pattern)
     quoted = [_xpath_string(s) for s in sorted(literals or ())]
     if literals and len(literals) <= MAX_GUARD_LITERALS and None not in quoted:
@@ -181,6 +184,7 @@ def guard_regex_tests() -> int:
     """Replace every XPath expression with re:test() calls in trafilatura's loaded modules
     (module attributes, and lists of expressions in place) by its guarded version.
     Returns the number of calls guarded by this call (0 the second time)."""
+    from lxml import etree
     from lxml.etree import XPath
 
     modules = [m for name, m in sys.modules.items() if name.split(".")[0] == "trafilatura"]
@@ -192,7 +196,10 @@ def guard_regex_tests() -> int:
         if id(expression) in _GUARDED or "re:test(" not in expression.path:
             return expression
         if id(expression) not in replaced:
-            new = XPath(guarded_xpath(expression.path), namespaces={"re": REGEXP_NS})
+            try:  # compiled as trafilatura compiles them; one that does not stays stock
+                new = XPath(guarded_xpath(expression.path), namespaces={"re": REGEXP_NS})
+            except etree.XPathError:
+                return expression
             replaced[id(expression)] = _GUARDED[id(new)] = new
             guarded += len(RE_TEST_CALL.findall(expression.path))
         return replaced[id(expression)]

@@ -144,3 +144,16 @@ def test_guard_regex_tests_replaces_the_expressions_trafilatura_uses():
     first, second = map(int, counts.split())
     assert first >= 40 and second == 0  # trafilatura 2.3.1: 44 calls; a second call: none
     assert replaced == "True True True True"  # each module's name now holds the guarded one
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        ("re:test(@id, 'a*')", "re:test(@id, 'a*')"),  # true on '': no guard
+        ("re:test(@class, 'a(')", "re:test(@class, 'a(')"),  # not a pattern: lxml's error
+        ("re:test(@class, '(?i)x|y')", "((@class) and re:test(@class, '(?i)x|y'))"),
+        ("re:test(@id, 'x', 'i')", "((@id) and re:test(@id, 'x', 'i'))"),  # no literal guard
+    ],
+)
+def test_calls_without_a_literal_guard(call, expected):
+    assert T.guard_call(T.RE_TEST_CALL.search(call)) == expected
