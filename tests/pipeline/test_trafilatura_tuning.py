@@ -158,3 +158,51 @@ def test_guard_regex_tests_replaces_the_expressions_trafilatura_uses():
 )
 def test_calls_without_a_literal_guard(call, expected):
     assert T.guard_call(T.RE_TEST_CALL.search(call)) == expected
+
+
+def justext_paragraphs(html: str) -> list[tuple]:
+    """jusText's paragraphs of a page, classified as trafilatura's try_justext does, with
+    everything the classifier and trafilatura read of them."""
+    import justext
+    from justext.core import ParagraphMaker, classify_paragraphs, revise_paragraph_classification
+
+    paragraphs = ParagraphMaker.make_paragraphs(load_html(html))
+    classify_paragraphs(paragraphs, justext.get_stoplist("English"), 50, 150, 0.1, 0.2, 0.25, True)
+    revise_paragraph_classification(paragraphs, 150)
+    return [
+        (p.text, p.dom_path, p.xpath, p.is_heading, p.chars_count_in_links, p.tags_count)
+        + (p.class_type, p.is_boilerplate, len(p), p.words_count)
+        for p in paragraphs
+    ]
+
+
+def test_lazy_justext_paragraphs_are_justexts(monkeypatch):
+    import justext.core
+    from justext.paragraph import Paragraph
+
+    pages = sample_html_pages()
+    monkeypatch.setattr(justext.core, "Paragraph", Paragraph)
+    stock = [justext_paragraphs(html) for html in pages]
+    monkeypatch.setattr(justext.core, "Paragraph", T.LazyParagraph)
+    lazy = [justext_paragraphs(html) for html in pages]
+    assert lazy == stock
+    assert sum(map(len, stock)) > 1_000  # paragraphs on the 39 pages
+    assert {p[7] for page in stock for p in page} == {True, False}  # boilerplate and not
+
+
+def test_a_lazy_paragraphs_text_follows_its_nodes():
+    from justext.core import PathInfo
+    from justext.paragraph import Paragraph
+
+    path = PathInfo().append("body").append("p")
+    stock, lazy = Paragraph(path), T.LazyParagraph(path)
+    path.append("a")  # the path moves on; each paragraph keeps where it was opened
+    assert (
+        (lazy.dom_path, lazy.xpath) == (stock.dom_path, stock.xpath) == ("body.p", "/body[1]/p[1]")
+    )
+    assert lazy.text == stock.text == ""
+    for node in ("  Hello\n", " world ", "\t!"):
+        stock.append_text(node)
+        lazy.append_text(node)
+        assert lazy.text == stock.text and lazy.words_count == stock.words_count
+    assert lazy.text == "Hello\nworld !"
