@@ -145,12 +145,12 @@ def split_warc(
     paths = [out_dir / f"part-{i:02d}.warc.gz" for i in range(parts)]
     outs = [open(p, "wb") for p in paths]  # noqa: SIM115 (closed below)
     try:
+        size = warc.stat().st_size
         with open(warc, "rb") as f:
             for copy in range(repeat):
                 for i, chunk in enumerate(chunks):
                     f.seek(chunk.start)
-                    end = chunk.end if chunk.end is not None else warc.stat().st_size
-                    member = f.read(end - chunk.start)
+                    member = f.read((chunk.end if chunk.end is not None else size) - chunk.start)
                     if copy:
                         record = renamed(gzip.decompress(member), copy)
                         member = gzip.compress(record, compresslevel=6, mtime=0)

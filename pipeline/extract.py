@@ -64,11 +64,9 @@ def _make_extractor(cfg: ExtractConfig, tuned: bool = True):
         import trafilatura
 
         if tuned:
-            from pipeline import trafilatura_tuning
+            from pipeline.trafilatura_tuning import tune_trafilatura
 
-            trafilatura_tuning.plain_element_classes(trafilatura.utils.HTML_PARSER)
-            trafilatura_tuning.guard_regex_tests()
-            trafilatura_tuning.lazy_justext_paragraphs()
+            tune_trafilatura()
         settings = cfg.trafilatura
 
         def extract(html: str) -> str:

@@ -241,9 +241,9 @@ print(json.dumps([extract(page) for page in json.load(sys.stdin)]))
 
 def test_the_child_extracts_the_same_text_as_stock_trafilatura():
     # The child sets trafilatura up to run faster (pipeline/trafilatura_tuning.py: lxml's
-    # element class lookup, guards in front of its regular expressions); the text must
-    # stay what trafilatura as shipped gives. Stock runs in its own process: the changes
-    # are process-wide.
+    # element class lookup, guards in front of its regular expressions, jusText's lazy
+    # paragraphs); the text must stay what trafilatura as shipped gives. Stock runs in
+    # its own process: the changes are process-wide.
     pages = sample_html_pages()
     stock = subprocess.run(
         [sys.executable, "-c", STOCK_TRAFILATURA],
