@@ -38,12 +38,13 @@ class ReadConfig:
 @dataclass(frozen=True)
 class TrafilaturaConfig:
     # trafilatura.extract() keywords, trafilatura's own defaults. Measured on labelled pages
-    # (bench/EXTRACTION.md; word F1 on Dragnet / on trafilatura's set, CPU a page):
-    #   default            0.857 / 0.924  14.6 ms
-    #   favor_recall=True  0.860 / 0.918   8.9 ms  (skips the fallback comparison once its
+    # (bench/EXTRACTION.md; word F1 on Dragnet / on trafilatura's set, CPU a page as the
+    # extractor child runs it):
+    #   default            0.857 / 0.924   9.9 ms
+    #   favor_recall=True  0.860 / 0.918   6.7 ms  (skips the fallback comparison once its
     #                                               own pass found enough: -20% wall in the
     #                                               pipeline, -0.5% of the documents)
-    #   fast=True          0.868 / 0.918  10.1 ms  (never runs the fallbacks: -2% documents)
+    #   fast=True          0.868 / 0.918   7.0 ms  (never runs the fallbacks: -2% documents)
     # The first to try when extraction time matters is favor_recall.
     fast: bool = False
     favor_precision: bool = False
@@ -55,8 +56,8 @@ class TrafilaturaConfig:
 
 @dataclass(frozen=True)
 class ResiliparseConfig:
-    # resiliparse.extract.html2text.extract_plain_text() keywords. ~12x trafilatura's speed
-    # (1.2 against 14.6 ms a page) for a noisier text: word F1 on Dragnet's main texts
+    # resiliparse.extract.html2text.extract_plain_text() keywords. ~9x trafilatura's speed
+    # (1.1 against 9.9 ms a page) for a noisier text: word F1 on Dragnet's main texts
     # 0.822 against trafilatura's 0.857, precision on trafilatura's set 0.791 against 0.907
     # (it keeps more menus and footers; bench/EXTRACTION.md).
     main_content: bool = True
@@ -97,16 +98,18 @@ class LangIdConfig:
     # and fastText's cost grows with length.
     max_chars: int = 4000
     # With a `languages` list and trafilatura: classify a cheap text of each page first
-    # (resiliparse's, ~1.7 ms a page with language ID, against trafilatura's ~15 ms) and
+    # (resiliparse's, ~1.4 ms a page with language ID, against trafilatura's ~9 ms) and
     # drop the pages that are another language with at least `before_extraction_min_score`
     # before trafilatura sees them (lang_not_wanted, stage langid). Pages declaring a
     # wanted language (<html lang="en">) skip the check. On realpages at 0.8: 794 of the
     # 2,620 pages checked skipped, none English by trafilatura's text, shards
-    # byte-identical, the run 8-13% faster (docs/BENCH.md). The check costs ~2 ms a page
-    # it looks at, so it pays once more than ~1 in 7 of those pages is dropped (on crawls
-    # mostly in the wanted languages and undeclared, it is up to ~13% slower: set it
-    # false). "auto": on whenever `languages` is a list (it has nothing to drop with
-    # "all"); true: the same, and an error with "all"; false: off.
+    # byte-identical, the run 8-13% faster (docs/BENCH.md; the 07:07 side-by-side run:
+    # 3.6 CPU s for the 2,620 pages checked, 28.6 for trafilatura on ~3,100). The check
+    # costs ~1/7 of an extraction for each page it looks at, so it pays once more than ~1
+    # in 7 of those pages is dropped (on crawls mostly in the wanted languages and
+    # undeclared, it is up to ~15% slower: set it false). "auto": on whenever `languages`
+    # is a list (it has nothing to drop with "all"); true: the same, and an error with
+    # "all"; false: off.
     before_extraction: Union[Literal["auto"], bool] = "auto"  # noqa: UP007
     before_extraction_min_score: float = 0.8
 
