@@ -70,12 +70,14 @@ BOILERPLATE = [
 
 def read_sources(paths: list[Path]) -> list[tuple[str, str]]:
     """(url, main text) of every HTML response and WET conversion record."""
+    from dataclasses import asdict
+
     from pipeline.config import ExtractConfig
     from pipeline.decode import decode_html
-    from pipeline.extract import _make_extractor
+    from pipeline.extract_child import make_extractor
     from pipeline.warc import read_file
 
-    extract = _make_extractor(ExtractConfig(extractor="resiliparse"))
+    extract = make_extractor(asdict(ExtractConfig(extractor="resiliparse")))
     pages = []
     for path in paths:
         if not path.exists():

@@ -1,10 +1,10 @@
 """trafilatura made faster with byte-identical text: what the extractor child changes.
 
-Extraction is ~80% of a run's CPU, so the extractor child (pipeline/extract.py) calls
-`tune_trafilatura` before its first page. The three changes are process-wide and leave
-every extracted text as trafilatura ships it; the bench's floor runs trafilatura stock
-(`_make_extractor(tuned=False)`), and tests/pipeline/test_extract.py compares the two on
-every bundled page.
+Extraction is ~80% of a run's CPU, so the extractor child (pipeline/extract_child.py)
+calls `tune_trafilatura` before its first page. The three changes are process-wide and
+leave every extracted text as trafilatura ships it; the bench's floor runs trafilatura
+stock (`make_extractor(settings, tuned=False)`), and tests/pipeline/test_extract.py
+compares the two on every bundled page.
 
 1. `plain_element_classes`: lxml's element class lookup at C level rather than in Python
    (~6% less CPU).
