@@ -206,3 +206,32 @@ def test_a_lazy_paragraphs_text_follows_its_nodes():
         lazy.append_text(node)
         assert lazy.text == stock.text and lazy.words_count == stock.words_count
     assert lazy.text == "Hello\nworld !"
+
+
+def test_stoplists_by_identity_answer_as_jusText_does():
+    # In its own process: the change is process-wide.
+    script = (
+        "import justext, justext.core as J\n"
+        "from trafilatura.external import jt_stoplist_init\n"
+        "from pipeline import trafilatura_tuning as T\n"
+        "stock = J.define_stoplist\n"
+        "every = jt_stoplist_init()  # what trafilatura passes: all languages' words, a tuple\n"
+        "english = justext.get_stoplist('English')  # a frozenset\n"
+        "T.stoplists_by_identity()\n"
+        "T.stoplists_by_identity()  # a second call wraps nothing more\n"
+        "fast = J.define_stoplist\n"
+        "print(fast is not stock, fast.__wrapped_stock__ is stock)\n"
+        "print(fast(every) == stock(every), fast(every) is fast(every), len(fast(every)))\n"
+        "print(fast(english) == stock(english), fast(tuple(list(every))) == stock(every))\n"
+        "print(fast(('The', 'OF')) == {'the', 'of'})\n"
+        "try:\n"
+        "    fast(['a'])\n"
+        "except TypeError:\n"
+        "    print('TypeError')  # a list: jusText's own answer (its cache cannot hash it)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    installed, every, others, small, a_list = out.stdout.splitlines()
+    assert installed == "True True"
+    same, cached, size = every.split()
+    assert (same, cached) == ("True", "True") and int(size) > 100_000
+    assert others == "True True" and small == "True" and a_list == "TypeError"
