@@ -21,3 +21,32 @@ def test_the_local_raylet_runs_with_the_start_up_settings(ray_local):
     settings = dict(item.decode().split("=", 1) for item in environ if b"=" in item)
     for key, value in LOCAL_RAY_ENV.items():
         assert settings.get(key) == value, key
+
+
+def test_an_early_scan_gives_the_chunks_the_scan_tasks_give(ray_local, sample_dir):
+    # runner.EarlyScan scans files in the driver while Ray starts; scan_all sends the files
+    # it has not started to Ray tasks. Whichever did which file, the chunks are the same.
+    from pipeline.runner import EarlyScan, scan_all
+
+    files = sorted(str(path) for path in sample_dir.glob("*.gz"))
+    by_tasks = scan_all(files, 16)
+    assert len(files) == 4 and len(by_tasks) > 8
+
+    finished = EarlyScan(files, 16)
+    finished._thread.join()  # Ray was slow to start: the driver scanned every file
+    assert finished.stop() == []
+    assert scan_all(files, 16, finished) == by_tasks
+    assert sorted(finished.chunks) == [0, 1, 2, 3]
+
+    stopped = EarlyScan(files, 16)  # Ray was quick: the files left go to tasks
+    assert scan_all(files, 16, stopped) == by_tasks
+
+
+def test_an_early_scan_error_reaches_the_driver(ray_local, sample_dir, tmp_path):
+    from pipeline.runner import EarlyScan, scan_all
+
+    files = [str(tmp_path)]  # a directory: scanning it fails as it does in a task
+    early = EarlyScan(files, 16)
+    early._thread.join()
+    with pytest.raises(IsADirectoryError):
+        scan_all(files, 16, early)

@@ -186,3 +186,13 @@ def test_a_chunk_that_kills_two_workers_stops_the_run_naming_it(reference, sampl
     assert "chunk 3 (bytes" in output and "killed 2 workers" in output, output
     finish(sample_dir, out)
     assert_same_output(out, reference)
+
+
+def test_a_fresh_run_scans_while_ray_starts_with_the_same_output(reference, sample_dir, tmp_path):
+    # The CLI starts its own Ray: the driver scans input files meanwhile (runner.EarlyScan).
+    # The reference ran on a Ray already up, where every file is a scan task.
+    out = tmp_path / "out"
+    timings = finish(sample_dir, out)
+    assert timings["files_scanned_while_ray_started"] >= 1  # of 4; Ray takes ~2 s to start
+    assert timings["chunks_resumed"] == 0
+    assert_same_output(out, reference)
