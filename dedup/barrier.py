@@ -65,7 +65,7 @@ from dedup.shuffle import column, read_partition, write_partitioned
 from dedup.stage import document_keys
 from pipeline import schema as S
 from pipeline.config import DedupConfig, NearDedupConfig
-from pipeline.io import crash_point, finished_files
+from pipeline.io import crash_point, finished_files, read_parquet
 from pipeline.stage import mark_dropped
 
 DEDUP_DIR = "dedup"  # under the run's _work/
@@ -160,14 +160,14 @@ def _alive_rows(plan: Plan, ordinal: int) -> dict:
     wanted += [S.TEXT_HASH, S.TEXT_CHARS, S.MINHASH] if has_keys else [S.TEXT, S.LANG]
     if S.QUALITY_SCORE in names:
         wanted.append(S.QUALITY_SCORE)
-    table = pq.read_table(path, columns=wanted)
+    table = read_parquet(path, columns=wanted)
     rows = np.flatnonzero(np.asarray(pc.is_null(table[S.DROP_REASON]), dtype=bool))
     table = table.take(pa.array(rows))
     if has_keys and rows.size and table[S.TEXT_CHARS].null_count == rows.size:
         # the columns exist but dedup's stage was off (text_chars is set for every alive
         # row when it is on): compute the keys from the text instead
         has_keys = False
-        extra = pq.read_table(path, columns=[S.TEXT, S.LANG]).take(pa.array(rows))
+        extra = read_parquet(path, columns=[S.TEXT, S.LANG]).take(pa.array(rows))
         table = table.append_column(S.TEXT, extra[S.TEXT]).append_column(S.LANG, extra[S.LANG])
     num_perm = plan.cfg.near.num_perm
     if has_keys:
@@ -543,7 +543,7 @@ def pre_refs_task(plan: Plan, group: int) -> dict:
     """Round 7b: the pass before extraction's drops of one file group, as (key, survivor
     key) in this step's keys, routed by the survivor's key."""
     ordinal = {part_id: i for i, part_id in enumerate(plan.part_ids)}
-    drops = pq.read_table(plan.pre_drops[group])
+    drops = read_parquet(plan.pre_drops[group])
 
     def keys(files: str, chunks: str, rows: str) -> np.ndarray:
         pairs = zip(drops[files].to_pylist(), drops[chunks].to_pylist(), strict=True)
@@ -838,7 +838,7 @@ class DedupDecisions:
             return DROPS_SCHEMA.empty_table()
         range_index = ordinal // self.parts_per_range
         if range_index != self._range:
-            table = pq.read_table(self.dir / S.drops_name(range_index))
+            table = read_parquet(self.dir / S.drops_name(range_index))
             # rows are sorted by key, i.e. by (file, chunk, row): one slice per part
             part = table["file_index"].to_numpy().astype(np.int64) << 32
             part |= table["chunk_index"].to_numpy().astype(np.int64)

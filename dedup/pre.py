@@ -59,7 +59,7 @@ from dedup.executor import SerialExecutor
 from dedup.shuffle import column, read_partition, write_partitioned
 from pipeline import schema as S
 from pipeline.decode import http_charset
-from pipeline.io import crash_point
+from pipeline.io import crash_point, read_parquet
 from pipeline.stage import mark_dropped
 from pipeline.warc import Chunk, read_chunk
 
@@ -391,7 +391,7 @@ class PreDecisions:
             return DROPS_SCHEMA.empty_table()
         group = group_of(file_index, self.n_files, self.n_groups)
         if group != self._group:
-            table = pq.read_table(self.dir / S.drops_name(group))
+            table = read_parquet(self.dir / S.drops_name(group))
             self._by_chunk = {}
             files = column(table, "file_index", np.int64)
             chunks = column(table, "chunk_index", np.int64)

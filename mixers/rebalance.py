@@ -43,11 +43,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pipeline import schema as S
 from pipeline.config import DOMAIN_LABELS, RebalanceConfig
-from pipeline.io import atomic_path
+from pipeline.io import atomic_path, read_parquet
 from pipeline.stage import mark_dropped
 
 REBALANCE_DIR = "rebalance"
@@ -132,7 +131,7 @@ def count_kept(parts: list[tuple[int, int, Path]], decisions_for) -> tuple[dict,
     by_domain: dict[str, Counter] = {}
     by_lang: dict[str, Counter] = {}
     for file_index, chunk_index, path in parts:
-        docs = pq.read_table(path, columns=COUNT_COLUMNS)
+        docs = read_parquet(path, columns=COUNT_COLUMNS)
         docs = decisions_for(docs, file_index, chunk_index)
         kept = docs.filter(pc.is_null(docs[S.DROP_REASON]))
         _merge(by_domain, _counts_of(kept, S.DOMAIN))

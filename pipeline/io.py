@@ -186,6 +186,19 @@ def finished_files(directory: str | os.PathLike, pattern: str) -> list[Path]:
     return sorted(p for p in Path(directory).glob(pattern) if not p.name.startswith(TEMP_PREFIX))
 
 
+def read_parquet(path: str | os.PathLike, columns: list[str] | None = None):
+    """One Parquet file (a part, a side table) as a pyarrow Table, `columns` only if given.
+
+    Not `pq.read_table`: that goes through pyarrow.dataset, whose import pulls in pandas,
+    0.15-0.2 s at the first read in every process (the driver's dedup phase, each worker
+    that reads the drops of the dedup before extraction, each dedup task's process). A
+    single file needs none of it; the table is the same."""
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path) as parquet:
+        return parquet.read(columns=columns)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write `data` to `path` so readers see either the old file or all of the new one."""
     with atomic_path(path) as temp, open(temp, "wb") as out:

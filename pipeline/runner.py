@@ -55,7 +55,7 @@ from mixers import rebalance
 from pipeline import __version__
 from pipeline import schema as S
 from pipeline.config import Config, ConfigError, config_from_dict
-from pipeline.io import atomic_path, crash_point, expand_inputs
+from pipeline.io import atomic_path, crash_point, expand_inputs, read_parquet
 from pipeline.progress import Progress, log_stderr
 from pipeline.shards import (
     FORMAT_NAME,
@@ -714,7 +714,7 @@ def write_outputs(
     for file_index in sorted(by_file):
         rejected_parts = []
         for chunk in sorted(by_file[file_index], key=lambda c: c.chunk_index):
-            docs = pq.read_table(parts_dir / part_name(chunk))
+            docs = read_parquet(parts_dir / part_name(chunk))
             docs = apply_decisions(docs, decisions, chunk.file_index, chunk.chunk_index)
             if pre is not None:
                 docs = pre.fill_clusters(docs, chunk.file_index, chunk.chunk_index)
@@ -866,7 +866,7 @@ def _write_repeats(writer, rebalancer, repeat_rows: dict, parts_dir: Path, langu
             if not len(take):
                 continue
             path = parts_dir / S.part_name(file_index, chunk_index)
-            table = pq.read_table(path, columns=[*columns, S.TEXT])
+            table = read_parquet(path, columns=[*columns, S.TEXT])
             table = with_text_chars(table.take(pa.array(take, pa.int64()))).select(columns)
             table = table.set_column(
                 table.schema.get_field_index(S.ID), S.ID, rebalance.repeat_ids(table[S.ID], k)

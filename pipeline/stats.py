@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pipeline import schema as S
+from pipeline.io import read_parquet
 from pipeline.shards import read_manifest
 
 TIMINGS_FILE = "timings.json"  # written by pipeline/runner.py
@@ -91,7 +91,7 @@ def rejected_table(directory: str | Path, manifest: dict | None = None) -> pa.Ta
     """Every rejected row (`rejected/*.parquet` as the manifest lists them)."""
     directory = Path(directory)
     manifest = manifest or read_manifest(directory)
-    tables = [pq.read_table(directory / name) for name in manifest["rejected"]["files"]]
+    tables = [read_parquet(directory / name) for name in manifest["rejected"]["files"]]
     if not tables:
         return pa.table({S.DROP_REASON: pa.array([], pa.string())})
     return pa.concat_tables(tables, promote_options="default")

@@ -53,7 +53,7 @@ import pyarrow.parquet as pq
 from dedup.barrier import DEDUP_DIR, DONE_FILE, DedupDecisions
 from pipeline import schema as S
 from pipeline.config import TokenizerConfig
-from pipeline.io import finished_files
+from pipeline.io import finished_files, read_parquet
 from pipeline.tokenize import QWEN25, QWEN25_SPECIAL_TOKENS, QWEN_PAT, load_tokenizer
 
 TEXT_SUFFIXES = (".jsonl", ".jsonl.gz", ".txt", ".txt.gz", ".parquet")
@@ -104,7 +104,7 @@ def _run_documents(work: Path) -> Iterator[Document]:
         DedupDecisions(work / DEDUP_DIR) if (work / DEDUP_DIR / DONE_FILE).exists() else None
     )
     for path in finished_files(work / "docs", "*.parquet"):
-        table = pq.read_table(path, columns=[S.TEXT, S.LANG, S.ID, S.DROP_REASON, S.DROP_STAGE])
+        table = read_parquet(path, columns=[S.TEXT, S.LANG, S.ID, S.DROP_REASON, S.DROP_STAGE])
         if decisions is not None:
             file_index, chunk_index = (int(x) for x in path.stem.split("-"))
             table = decisions.apply(table, file_index, chunk_index)
