@@ -23,8 +23,9 @@ of them alike (docs/BENCH.md says why each is there):
   plain processes, no time limit, no pipeline. A pipeline cannot be faster than this.
   `floor` runs trafilatura as it ships; `floor-tuned` runs it as crawlmill's extractor
   child does (pipeline/trafilatura_tuning.py: lxml's C-level element class lookup,
-  native guards in front of its regular expressions, jusText's paragraphs made lazily;
-  same text), so the report shows what that gains apart from the pipeline.
+  native guards in front of its regular expressions, jusText's paragraphs made lazily
+  and its stoplist looked up by identity; same text), so the report shows what that
+  gains apart from the pipeline.
 
 Both pipelines get the same input: the WARC split round-robin into `--workers` files
 (datatrove gives one file to one task, so this is how it uses every core; crawlmill reads
