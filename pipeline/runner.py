@@ -289,30 +289,37 @@ LOCAL_RAY_ENV = {
 }
 
 
+def starts_local_ray(ray_address: str | None) -> bool:
+    """Whether `init_ray` is to start an embedded local Ray: no Ray in this process yet,
+    and no cluster address (`--ray-address` or RAY_ADDRESS) to join."""
+    import ray
+
+    return not (ray.is_initialized() or ray_address or os.environ.get("RAY_ADDRESS"))
+
+
 def init_ray(ray_address: str | None, num_cpus: int | None) -> int:
     """Start (or join) Ray; return the number of CPUs to use."""
     import logging
 
     import ray
 
-    address = ray_address or os.environ.get("RAY_ADDRESS")
-    if not ray.is_initialized():
-        if address:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
-        else:
-            # Embedded local Ray: always a new private instance ("local"), never a cluster
-            # that happens to run on this machine (plain ray.init() would join the last one
-            # `ray start` launched).
-            for key, value in LOCAL_RAY_ENV.items():
-                os.environ.setdefault(key, value)
-            ray.init(
-                address="local",
-                num_cpus=num_cpus,
-                include_dashboard=False,
-                log_to_driver=False,
-                logging_level=logging.WARNING,
-                configure_logging=True,
-            )
+    if starts_local_ray(ray_address):
+        # Embedded local Ray: always a new private instance ("local"), never a cluster
+        # that happens to run on this machine (plain ray.init() would join the last one
+        # `ray start` launched).
+        for key, value in LOCAL_RAY_ENV.items():
+            os.environ.setdefault(key, value)
+        ray.init(
+            address="local",
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            configure_logging=True,
+        )
+    elif not ray.is_initialized():
+        address = ray_address or os.environ["RAY_ADDRESS"]
+        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
     available = int(ray.cluster_resources().get("CPU", 1))
     return max(1, min(available, num_cpus or available))
 
@@ -341,13 +348,6 @@ def stop_ray() -> None:
                 process_info.process.kill()
                 process_info.process.wait(timeout=5)
     ray.shutdown()
-
-
-def starts_local_ray(ray_address: str | None) -> bool:
-    """Whether `init_ray` is about to start an embedded local Ray (not join one)."""
-    import ray
-
-    return not (ray.is_initialized() or ray_address or os.environ.get("RAY_ADDRESS"))
 
 
 class EarlyScan:
