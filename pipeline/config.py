@@ -106,10 +106,13 @@ class LangIdConfig:
     # byte-identical, the run 8-13% faster (docs/BENCH.md; the 07:07 side-by-side run:
     # 3.6 CPU s for the 2,620 pages checked, 28.6 for trafilatura on ~3,100). The check
     # costs ~1/7 of an extraction for each page it looks at, so it pays once more than ~1
-    # in 7 of those pages is dropped. On realpages it drops 726 of the 751 pages that
-    # declare another language and 69 of the 1,869 that declare none: it pays on the
-    # first, and costs ~4x what it saves on the second. On crawls mostly in the wanted
-    # languages and undeclared, it is up to ~15% slower: set it false. "auto": on
+    # in 7 of those pages is dropped. On realpages (benchmark pages, mostly English) it
+    # drops 725 of the 751 pages that declare another language but only 69 of the 1,869
+    # that declare none, where it costs 2.3x the extraction it saves. In the real crawl
+    # samples of ../shared/data/warc (Common Crawl, ClueWeb, ...) it drops 49 of the 80
+    # undeclared pages: there it pays on those too. `bench/langid_check.py INPUT` gives
+    # these figures for a sample of your crawl. On crawls mostly in the wanted languages
+    # and undeclared, it is up to ~15% slower: set it false. "auto": on
     # whenever `languages` is a list (it has nothing to drop with "all"); true: the same,
     # and an error with "all"; false: off.
     before_extraction: Union[Literal["auto"], bool] = "auto"  # noqa: UP007
