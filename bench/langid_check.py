@@ -8,18 +8,18 @@ and drops the pages plainly in another one before trafilatura sees them. It cost
 of an extraction for every page it checks, so it pays where it drops more than ~1 page in
 7. How many it drops depends on the crawl, above all on its pages without a `<html lang>`.
 
-This runs the check as the stage does (same config keys, same text, same thresholds) on
-INPUT (files, directories, globs: what `crawlmill run --input` takes) and prints, for the
-pages that declare another language and for those that declare none: pages checked and
-dropped, the check's CPU seconds, and trafilatura's CPU seconds on the dropped pages (what
-the check saved), both measured here in one process. Measured on 2026-11-24:
+This runs the stage's own check (`classify`, `drops`) on INPUT (files, directories,
+globs: what `crawlmill run --input` takes) and prints, for the pages that declare another
+language and for those that declare none: pages checked and dropped, the check's CPU
+seconds, and trafilatura's CPU seconds on the dropped pages (what the check saved), both
+as a run has them, each in its child process. Measured on 2026-11-24:
 
 - realpages (extraction benchmark pages, mostly English; `bench/langid_check.py` on
   `bench/side_by_side.py`'s split of it): another language declared, 725 of 751 dropped,
-  1.16 CPU s of checks saving 7.17 of trafilatura; none declared, 69 of 1,869 dropped,
-  1.85 CPU s of checks saving 0.79;
+  1.30 CPU s of checks saving 7.16 of trafilatura; none declared, 69 of 1,869 dropped,
+  2.18 CPU s of checks saving 0.76;
 - the real crawl samples of ../shared/data/warc (Common Crawl, ClueWeb and others, 88
-  pages checked): none declared, 49 of 80 dropped, 0.08 CPU s of checks saving 0.54.
+  pages checked): none declared, 49 of 80 dropped, 0.06 CPU s of checks saving 0.49.
 """
 
 from __future__ import annotations
@@ -27,29 +27,37 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import asdict, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from filters.langid import LangIdStage, declared_language  # noqa: E402
-from pipeline.config import ResiliparseConfig, load_config  # noqa: E402
-from pipeline.decode import decode_html  # noqa: E402
-from pipeline.extract_child import make_extractor  # noqa: E402
+from filters.langid import LangIdBeforeExtractionStage, declared_language  # noqa: E402
+from pipeline.config import load_config  # noqa: E402
+from pipeline.extract import TimedExtractor, decode_html_rows  # noqa: E402
 from pipeline.io import expand_inputs  # noqa: E402
 from pipeline.warc import read_file  # noqa: E402
 
+GROUPS = ("another declared", "none declared")
 
-def html_pages(inputs: list[str], max_payload_bytes: int) -> list[str]:
-    """Every live, decodable HTML page of the inputs (WET conversions hold text already)."""
-    pages = []
+
+def pages_to_check(inputs: list[str], cfg) -> dict[str, list[str]]:
+    """The decodable HTML pages the stage checks (those not declaring a wanted language),
+    by what they declare."""
+    groups: dict[str, list[str]] = {name: [] for name in GROUPS}
     for path in expand_inputs(inputs):
-        for row in read_file(path, max_payload_bytes).to_pylist():
-            if row["drop_reason"] is None and row["record_type"] != "conversion":
-                html, _ = decode_html(row["payload"] or b"", row["content_type"])
-                if html is not None:
-                    pages.append(html)
-    return pages
+        for html in decode_html_rows(read_file(path, cfg.read.max_payload_bytes))[1]:
+            declared = None if html is None else declared_language(html)
+            if html is not None and declared not in cfg.langid.languages:
+                groups[GROUPS[declared is None]].append(html)
+    return groups
+
+
+def timed(work, pages: list[str], child_cpu) -> tuple[list, float]:
+    """`work(pages)` and its CPU seconds: this process's and its child's (`child_cpu()`,
+    read from /proc; 0 where there is none)."""
+    start = time.process_time() + (child_cpu() or 0.0)
+    result = work(pages)
+    return result, time.process_time() + (child_cpu() or 0.0) - start
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,44 +68,32 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(None, ["langid.languages=[en]", *args.set])
     if cfg.langid.languages == "all":
         sys.exit("langid.languages must be a list: with 'all' the check has nothing to drop")
-    wanted = set(cfg.langid.languages)
-    langid = LangIdStage(cfg.langid)
-    # The stage's cheap text: resiliparse with its default settings (filters/langid.py).
-    resiliparse = replace(cfg.extract, extractor="resiliparse", resiliparse=ResiliparseConfig())
-    cheap_text = make_extractor(asdict(resiliparse))
-    trafilatura = make_extractor(asdict(cfg.extract))  # as the extractor child runs it
-
-    groups: dict[str, dict] = {}
-    for html in html_pages(args.inputs, cfg.read.max_payload_bytes):
-        declared = declared_language(html)
-        if declared in wanted:
-            continue  # the stage does not check these
-        group = groups.setdefault(
-            "none declared" if declared is None else "another declared",
-            {"checked": 0, "dropped": 0, "check_cpu": 0.0, "saved_cpu": 0.0},
-        )
-        start = time.process_time()
-        text = cheap_text(html)
-        drop = False
-        if text:
-            (lang,), scores = langid.predict([text])
-            drop = lang not in wanted and scores[0] >= cfg.langid.before_extraction_min_score
-        group["check_cpu"] += time.process_time() - start
-        group["checked"] += 1
-        if drop:
-            group["dropped"] += 1
-            start = time.process_time()
-            trafilatura(html)
-            group["saved_cpu"] += time.process_time() - start
+    # Both as a run has them, each in its child: the stage itself, and the extractor.
+    check = LangIdBeforeExtractionStage(cfg.langid, cfg.extract)
+    extract = TimedExtractor(cfg.extract)
+    check.classify(["<p>warm-up</p>"])  # the children's imports are not timed
+    extract.extract("<p>warm-up</p>")
 
     print("| pages | checked | dropped | check CPU s | trafilatura CPU s on the dropped |")
     print("|---|---|---|---|---|")
-    for name, g in sorted(groups.items()):
-        share = g["dropped"] / g["checked"] if g["checked"] else 0.0
-        print(
-            f"| {name} | {g['checked']:,} | {g['dropped']:,} ({share:.0%}) "
-            f"| {g['check_cpu']:.2f} | {g['saved_cpu']:.2f} |"
-        )
+    try:
+        for name, pages in pages_to_check(args.inputs, cfg).items():
+            if not pages:
+                continue
+            labels, check_cpu = timed(check.classify, pages, check.child_cpu_seconds)
+            dropped = [
+                page
+                for page, label in zip(pages, labels, strict=True)
+                if label is not None and check.drops(*label)
+            ]
+            _, saved_cpu = timed(extract.extract_many, dropped, extract.cpu_seconds)
+            print(
+                f"| {name} | {len(pages):,} | {len(dropped):,} ({len(dropped) / len(pages):.0%}) "
+                f"| {check_cpu:.2f} | {saved_cpu:.2f} |"
+            )
+    finally:
+        check.close()
+        extract.close()
     return 0
 
 

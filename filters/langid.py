@@ -172,29 +172,42 @@ class LangIdBeforeExtractionStage:
 
         # HTML only (WET text is cheap already); undecodable pages: the extract stage
         # rejects them. Decoding again there costs ~0.1 ms a page.
-        keep = set(self.cfg.languages)
-        decoded = zip(*decode_html_rows(batch), strict=True)
         rows, pages = [], []
-        for i, html, _ in decoded:
-            if html is not None and declared_language(html) not in keep:
+        for i, html, _ in zip(*decode_html_rows(batch), strict=True):
+            if html is not None and declared_language(html) not in self.cfg.languages:
                 rows.append(i)
                 pages.append(html)
-        texts = [text for text, _ in self.extractor.extract_many(pages)]
-        classified = [(i, text) for i, text in zip(rows, texts, strict=True) if text]
-        if not classified:
+        labels = self.classify(pages)
+        if all(label is None for label in labels):
             return batch
-        langs, scores = self.langid.predict([text for _, text in classified])
 
         lang_column = np.full(batch.num_rows, None, object)
         score_column = np.zeros(batch.num_rows, np.float32)
         drop = np.zeros(batch.num_rows, bool)
-        for (i, _), lang, score in zip(classified, langs, scores, strict=True):
-            if lang not in keep and score >= np.float32(self.cfg.before_extraction_min_score):
+        for i, label in zip(rows, labels, strict=True):
+            if label is not None and self.drops(*label):
                 drop[i] = True
-                lang_column[i], score_column[i] = lang, score
+                lang_column[i], score_column[i] = label
         batch = set_column(batch, S.LANG, pa.array(lang_column, pa.string()), pa.string())
         batch = set_column(batch, S.LANG_SCORE, pa.array(score_column, mask=~drop), pa.float32())
         return mark_dropped(batch, pa.array(drop), S.Reason.LANG_NOT_WANTED, LangIdStage.name)
+
+    def classify(self, pages: list[str]) -> list[tuple[str, np.float32] | None]:
+        """lid.176's (label, score) on each page's cheap text; None for a page without
+        text (it goes on to trafilatura)."""
+        texts = [text for text, _ in self.extractor.extract_many(pages)]
+        labels: list[tuple[str, np.float32] | None] = [None] * len(pages)
+        with_text = [i for i, text in enumerate(texts) if text]
+        if with_text:
+            langs, scores = self.langid.predict([texts[i] for i in with_text])
+            for i, lang, score in zip(with_text, langs, scores, strict=True):
+                labels[i] = (lang, score)
+        return labels
+
+    def drops(self, lang: str, score: np.float32) -> bool:
+        """Whether a page labelled `lang` at `score` is dropped before extraction."""
+        wanted = lang in self.cfg.languages
+        return not wanted and score >= np.float32(self.cfg.before_extraction_min_score)
 
     def start(self) -> None:
         """Launch the resiliparse child now, rather than at the first batch."""

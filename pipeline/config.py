@@ -108,7 +108,7 @@ class LangIdConfig:
     # costs ~1/7 of an extraction for each page it looks at, so it pays once more than ~1
     # in 7 of those pages is dropped. On realpages (benchmark pages, mostly English) it
     # drops 725 of the 751 pages that declare another language but only 69 of the 1,869
-    # that declare none, where it costs 2.3x the extraction it saves. In the real crawl
+    # that declare none, where it costs 2.9x the extraction it saves. In the real crawl
     # samples of ../shared/data/warc (Common Crawl, ClueWeb, ...) it drops 49 of the 80
     # undeclared pages: there it pays on those too. `bench/langid_check.py INPUT` gives
     # these figures for a sample of your crawl. On crawls mostly in the wanted languages
