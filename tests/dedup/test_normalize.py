@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from dedup.normalize import CHARS, WORDS, normalize_text, shingle_mode, shingles
+import random
+import sys
+
+from dedup.normalize import (
+    CHARS,
+    WORDS,
+    _replace_digits_and_punctuation,
+    _replacement,
+    normalize_text,
+    shingle_mode,
+    shingles,
+)
 
 
 def test_case_punctuation_digits_and_width_vanish():
@@ -34,3 +45,21 @@ def test_mode_follows_the_label_then_the_script():
     assert shingle_mode(None, "plain English text") == WORDS
     assert shingle_mode("ja", "anything") == CHARS
     assert shingle_mode("th", "ภาษาไทย") == CHARS
+
+
+def test_replacement_is_the_same_for_every_code_point_and_mix():
+    """The ASCII and non-ASCII paths together give what one translate with a table of
+    every code point gives (the way it was done before), for all 1.1 M code points in one
+    string, in short mixed strings (lone surrogates included), and for pure ASCII."""
+    every = {c: r for c in range(sys.maxunicode + 1) if (r := _replacement(c)) != c}
+    assert len(every) > 9_000 and every[ord("7")] == "0" and every[ord("“")] == " "
+    all_code_points = "".join(map(chr, range(sys.maxunicode + 1)))
+    assert _replace_digits_and_punctuation(all_code_points) == all_code_points.translate(every)
+    rng = random.Random(0)
+    for _ in range(3_000):
+        text = "".join(
+            chr(rng.choice((rng.randrange(128), rng.randrange(0x3000), rng.randrange(0x110000))))
+            for _ in range(rng.randrange(40))
+        )
+        assert _replace_digits_and_punctuation(text) == text.translate(every), repr(text)
+    assert _replace_digits_and_punctuation("R2-D2, C-3PO!") == "R0 D0  C 0PO "
