@@ -69,9 +69,15 @@ def _replacement(code_point: int) -> str | int:
 class _NonAsciiReplacements(dict):
     """Code point -> `_replacement`, filled in as `str.translate` meets each code point:
     a page uses a few dozen non-ASCII characters, so building the table for all 1.1 M
-    code points up front (0.08 s in every process) was wasted."""
+    code points up front (0.08 s in every process) was wasted. Past MAX_ENTRIES (a
+    Chinese corpus uses ~20,000 characters) it starts again, so a text made of every code
+    point cannot grow it to ~100 MB."""
+
+    MAX_ENTRIES = 1 << 16
 
     def __missing__(self, code_point: int) -> str | int:
+        if len(self) >= self.MAX_ENTRIES:
+            self.clear()
         value = self[code_point] = _replacement(code_point)
         return value
 

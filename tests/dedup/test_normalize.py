@@ -6,6 +6,7 @@ import random
 import sys
 
 from dedup.normalize import (
+    _NON_ASCII,
     CHARS,
     WORDS,
     _replace_digits_and_punctuation,
@@ -63,3 +64,4 @@ def test_replacement_is_the_same_for_every_code_point_and_mix():
         )
         assert _replace_digits_and_punctuation(text) == text.translate(every), repr(text)
     assert _replace_digits_and_punctuation("R2-D2, C-3PO!") == "R0 D0  C 0PO "
+    assert len(_NON_ASCII) <= _NON_ASCII.MAX_ENTRIES  # every code point went through it
