@@ -8,7 +8,7 @@ and drops the pages plainly in another one before trafilatura sees them. It cost
 of an extraction for every page it checks, so it pays where it drops more than ~1 page in
 7. How many it drops depends on the crawl, above all on its pages without a `<html lang>`.
 
-This runs the stage's own check (`classify`, `drops`) on INPUT (files, directories,
+This runs the stage's own check (`checks`, `classify`, `drops`) on INPUT (files, directories,
 globs: what `crawlmill run --input` takes) and prints, for the pages that declare another
 language and for those that declare none: pages checked and dropped, the check's CPU
 seconds, and trafilatura's CPU seconds on the dropped pages (what the check saved), both
@@ -40,15 +40,14 @@ from pipeline.warc import read_file  # noqa: E402
 GROUPS = ("another declared", "none declared")
 
 
-def pages_to_check(inputs: list[str], cfg) -> dict[str, list[str]]:
-    """The decodable HTML pages the stage checks (those not declaring a wanted language),
-    by what they declare."""
+def pages_to_check(inputs: list[str], cfg, check: LangIdBeforeExtractionStage) -> dict:
+    """The HTML pages the stage checks (`check.checks`: decodable, not declaring a wanted
+    language), by whether they declare another language or none."""
     groups: dict[str, list[str]] = {name: [] for name in GROUPS}
     for path in expand_inputs(inputs):
         for html in decode_html_rows(read_file(path, cfg.read.max_payload_bytes))[1]:
-            declared = None if html is None else declared_language(html)
-            if html is not None and declared not in cfg.langid.languages:
-                groups[GROUPS[declared is None]].append(html)
+            if check.checks(html):
+                groups[GROUPS[declared_language(html) is None]].append(html)
     return groups
 
 
@@ -77,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| pages | checked | dropped | check CPU s | trafilatura CPU s on the dropped |")
     print("|---|---|---|---|---|")
     try:
-        for name, pages in pages_to_check(args.inputs, cfg).items():
+        for name, pages in pages_to_check(args.inputs, cfg, check).items():
             if not pages:
                 continue
             labels, check_cpu = timed(check.classify, pages, check.child_cpu_seconds)

@@ -174,7 +174,7 @@ class LangIdBeforeExtractionStage:
         # rejects them. Decoding again there costs ~0.1 ms a page.
         rows, pages = [], []
         for i, html, _ in zip(*decode_html_rows(batch), strict=True):
-            if html is not None and declared_language(html) not in self.cfg.languages:
+            if self.checks(html):
                 rows.append(i)
                 pages.append(html)
         labels = self.classify(pages)
@@ -191,6 +191,11 @@ class LangIdBeforeExtractionStage:
         batch = set_column(batch, S.LANG, pa.array(lang_column, pa.string()), pa.string())
         batch = set_column(batch, S.LANG_SCORE, pa.array(score_column, mask=~drop), pa.float32())
         return mark_dropped(batch, pa.array(drop), S.Reason.LANG_NOT_WANTED, LangIdStage.name)
+
+    def checks(self, html: str | None) -> bool:
+        """Whether a decoded page is checked: it decoded, and it does not declare a wanted
+        language."""
+        return html is not None and declared_language(html) not in self.cfg.languages
 
     def classify(self, pages: list[str]) -> list[tuple[str, np.float32] | None]:
         """lid.176's (label, score) on each page's cheap text; None for a page without
