@@ -71,6 +71,7 @@ WORK_DIR = "_work"
 REJECTED_DIR = "rejected"
 STATS_FILE = "stats.json"  # record accounting: deterministic
 TIMINGS_FILE = "timings.json"  # seconds and rates: differ run to run, kept apart
+CHUNK_PLAN = "chunks.json"  # under WORK_DIR: the chunks of the first run, kept for resumes
 
 
 class RunError(RuntimeError):
@@ -458,7 +459,7 @@ def _load_or_scan_chunks(
 ) -> list[Chunk]:
     """The chunk plan is saved on the first run and reused on resume, so a rerun with
     other engine settings still completes the same chunks."""
-    plan = work / "chunks.json"
+    plan = work / CHUNK_PLAN
     if plan.exists():
         return [Chunk(**c) for c in json.loads(plan.read_text())]
     chunks = scan_all(files, cfg.engine.chunk_records, early)
@@ -495,7 +496,7 @@ def run(
     # The chunk scan starts in the driver while Ray starts (EarlyScan), unless the chunk
     # plan is saved already (a resumed run) or Ray is joined rather than started.
     early = None
-    if starts_local_ray(ray_address) and not (work / "chunks.json").exists():
+    if starts_local_ray(ray_address) and not (work / CHUNK_PLAN).exists():
         early = EarlyScan(files, cfg.engine.chunk_records)
     workers = init_ray(ray_address, num_cpus)
     log(f"crawlmill {__version__}: {len(files)} input file(s), {workers} worker(s)")
