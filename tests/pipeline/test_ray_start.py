@@ -50,3 +50,32 @@ def test_an_early_scan_error_reaches_the_driver(ray_local, sample_dir, tmp_path)
     early._thread.join()
     with pytest.raises(IsADirectoryError):
         scan_all(files, 16, early)
+
+
+def test_the_raylet_wait_sees_the_running_node_and_not_an_unknown_one(ray_local):
+    # runner.quick_raylet_wait asks the GCS for the new node before Ray's get_node does
+    # (which sleeps 1 s after a miss); this is the question it asks, on the session's Ray.
+    from ray._private import worker
+
+    from pipeline.runner import raylet_registered
+
+    gcs_address = worker._global_node.gcs_address
+    node_id = ray_local.get_runtime_context().get_node_id()
+    assert raylet_registered(gcs_address, node_id, timeout=5)
+    assert not raylet_registered(gcs_address, "ff" * 28, timeout=0.1)
+
+
+def test_ray_get_node_answers_the_same_through_the_raylet_wait_and_is_restored(ray_local):
+    from ray._private import services, worker
+
+    from pipeline.runner import quick_raylet_wait
+
+    gcs_address = worker._global_node.gcs_address
+    node_id = ray_local.get_runtime_context().get_node_id()
+    ray_get_node = services.get_node
+    with quick_raylet_wait():
+        assert services.get_node is not ray_get_node
+        through_wait = services.get_node(gcs_address, node_id)
+    assert services.get_node is ray_get_node
+    assert through_wait == ray_get_node(gcs_address, node_id)
+    assert through_wait["node_id"] == node_id
