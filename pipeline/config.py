@@ -101,16 +101,19 @@ class LangIdConfig:
     # (resiliparse's, ~1.4 ms a page with language ID, against trafilatura's ~9 ms) and
     # drop the pages that are another language with at least `before_extraction_min_score`
     # before trafilatura sees them (lang_not_wanted, stage langid). Pages declaring a
-    # wanted language (<html lang="en">) skip the check. On realpages at 0.8: 794 of the
-    # 2,620 pages checked skipped, none English by trafilatura's text, shards
-    # byte-identical, the run 8-13% faster (docs/BENCH.md; the 07:07 side-by-side run:
-    # 3.6 CPU s for the 2,620 pages checked, 28.6 for trafilatura on ~3,100). The check
-    # costs ~1/7 of an extraction for each page it looks at, so it pays once more than ~1
-    # in 7 of those pages is dropped. On realpages (benchmark pages, mostly English) it
-    # drops 725 of the 751 pages that declare another language but only 69 of the 1,869
-    # that declare none, where it costs 2.9x the extraction it saves. In the real crawl
-    # samples of ../shared/data/warc (Common Crawl, ClueWeb, ...) it drops 49 of the 80
-    # undeclared pages: there it pays on those too. `bench/langid_check.py INPUT` gives
+    # wanted language (<html lang="en">) skip the check, as do pages whose <title> lid.176
+    # calls a wanted language at `min_score` or more. On realpages at 0.8, before the
+    # title rule: 794 of the 2,620 pages checked skipped, none English by trafilatura's
+    # text, shards byte-identical, the run 8-13% faster (docs/BENCH.md; the 07:07
+    # side-by-side run: 3.6 CPU s for the 2,620 pages checked, 28.6 for trafilatura on
+    # ~3,100); the title rule leaves 1,665 of them to check, 790 dropped, the same shards.
+    # The check costs ~1/7 of an extraction for each page it looks at, so it pays once more
+    # than ~1 in 7 of those pages is dropped. On realpages (benchmark pages, mostly
+    # English) it drops 723 of the 744 pages that declare another language but only 67 of
+    # the 921 that declare none (and have no English title), where it costs 1.4x the
+    # extraction it saves (2.9x without the title rule). In the real crawl samples of
+    # ../shared/data/warc (Common Crawl, ClueWeb, ...) it drops 49 of the 75 undeclared
+    # pages: there it pays on those too. `bench/langid_check.py INPUT` gives
     # these figures for a sample of your crawl. On crawls mostly in the wanted languages
     # and undeclared, it is up to ~15% slower: set it false. "auto": on
     # whenever `languages` is a list (it has nothing to drop with "all"); true: the same,

@@ -11,7 +11,12 @@ import pyarrow as pa
 import pytest
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from filters.langid import LangIdBeforeExtractionStage, LangIdStage, declared_language
+from filters.langid import (
+    LangIdBeforeExtractionStage,
+    LangIdStage,
+    declared_language,
+    page_title,
+)
 from pipeline import assets
 from pipeline import schema as S
 from pipeline.config import LangIdConfig
@@ -195,6 +200,69 @@ def test_check_before_extraction_trusts_a_declared_wanted_language_only():
     assert reasons == {"none": S.Reason.LANG_NOT_WANTED, "de": S.Reason.LANG_NOT_WANTED, "en": None}
     langs = dict(zip(out[S.ID].to_pylist(), out[S.LANG].to_pylist(), strict=True))
     assert langs == {"none": "de", "de": "de", "en": None}
+
+
+@pytest.mark.parametrize(
+    "html, title",
+    [
+        ("<html><head><title>Weather in Berlin</title></head>", "Weather in Berlin"),
+        (
+            "<TITLE lang=en>\n  Fish &amp; Chips &#8211; a guide\n</TITLE>",
+            "Fish & Chips \u2013 a guide",
+        ),
+        ("<title>First</title><svg><title>Second</title></svg>", "First"),
+        ("<head><title></title></head>", ""),
+        ("<html><body><p>no title</p>", ""),
+        ("<script>" + "x" * 60_000 + "</script><title>Too far</title>", ""),  # past the window
+    ],
+)
+def test_page_title_is_the_first_title_elements_text(html, title):
+    assert page_title(html) == title
+
+
+def test_check_before_extraction_skips_a_page_titled_in_a_wanted_language():
+    """English wanted: the same German page, not declaring a language, is checked (and
+    dropped) under a German title or a one-word one lid.176 is unsure of, and goes on to
+    trafilatura untouched under a title lid.176 calls English at min_score or more."""
+    from pipeline.config import ExtractConfig
+    from tests.pipeline.test_extract import raw_batch
+
+    titles = {
+        "german": "Das Wetter in Berlin bleibt wechselhaft",
+        "unsure": "Wetter",  # lid.176: en at 0.12
+        "english": "Weather forecast for Berlin this week",  # lid.176: en at 0.94
+    }
+    pages = {
+        key: GERMAN_PAGE.format(lang="").replace("Wetter</title>", f"{t}</title>")
+        for key, t in titles.items()
+    }
+    stage = LangIdBeforeExtractionStage(LangIdConfig(languages=["en"]), ExtractConfig())
+    batch = raw_batch(
+        [
+            {
+                S.ID: key,
+                S.RECORD_TYPE: "response",
+                S.PAYLOAD: html.encode(),
+                S.CONTENT_TYPE: "text/html; charset=utf-8",
+            }
+            for key, html in pages.items()
+        ]
+    )
+    try:
+        assert {key: stage.checks(html) for key, html in pages.items()} == {
+            "german": True,
+            "unsure": True,
+            "english": False,
+        }
+        out = stage(batch)
+    finally:
+        stage.close()
+    reasons = dict(zip(out[S.ID].to_pylist(), out[S.DROP_REASON].to_pylist(), strict=True))
+    assert reasons == {
+        "german": S.Reason.LANG_NOT_WANTED,
+        "unsure": S.Reason.LANG_NOT_WANTED,
+        "english": None,
+    }
 
 
 def test_check_before_extraction_keeps_its_own_resiliparse_settings():
