@@ -11,16 +11,32 @@ import pytest
 from pipeline.runner import LOCAL_RAY_ENV
 
 
+def environment_of(pid: int) -> dict[str, str]:
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in environ if b"=" in item)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_the_local_raylet_runs_with_the_start_up_settings(ray_local):
     from ray._private import ray_constants, worker
 
     node = worker._global_node
     raylets = node.all_processes[ray_constants.PROCESS_TYPE_RAYLET]
-    environ = Path(f"/proc/{raylets[0].process.pid}/environ").read_bytes().split(b"\0")
-    settings = dict(item.decode().split("=", 1) for item in environ if b"=" in item)
+    settings = environment_of(raylets[0].process.pid)
     for key, value in LOCAL_RAY_ENV.items():
         assert settings.get(key) == value, key
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_local_ray_sends_no_usage_statistics(ray_local):
+    # Ray's dashboard process (started even without the dashboard) is the one that would
+    # report usage to Ray's server; it reads RAY_USAGE_STATS_ENABLED as Ray's usage_lib does.
+    from ray._common.usage import usage_lib
+    from ray._private import ray_constants, worker
+
+    dashboards = worker._global_node.all_processes[ray_constants.PROCESS_TYPE_DASHBOARD]
+    assert environment_of(dashboards[0].process.pid)["RAY_USAGE_STATS_ENABLED"] == "0"
+    assert not usage_lib.usage_stats_enabled()  # what it decides with that setting
 
 
 def test_an_early_scan_gives_the_chunks_the_scan_tasks_give(ray_local, sample_dir):
