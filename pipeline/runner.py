@@ -283,14 +283,10 @@ class ChunkWorker:
 #   8 local starts here a whole second (ray.init 3.0-3.1 s against 2.0-2.1 s). 100 ms x
 #   100 attempts keeps Ray's 10 s budget (a big object store can take seconds to map)
 #   and took all 8 to 2.1-2.2 s.
-# - Ray's usage statistics are on by default: its dashboard process, which runs even
-#   without the dashboard, sends a report to Ray's usage-stats server once a run has
-#   lasted a minute, and every hour after. A crawlmill run sends nothing anywhere.
 LOCAL_RAY_ENV = {
     "RAY_AUTH_MODE": "disabled",
     "RAY_raylet_client_connect_timeout_milliseconds": "100",
     "RAY_raylet_client_num_connect_attempts": "100",
-    "RAY_USAGE_STATS_ENABLED": "0",
 }
 
 

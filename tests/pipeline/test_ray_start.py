@@ -30,7 +30,9 @@ def test_the_local_raylet_runs_with_the_start_up_settings(ray_local):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_the_local_ray_sends_no_usage_statistics(ray_local):
     # Ray's dashboard process (started even without the dashboard) is the one that would
-    # report usage to Ray's server; it reads RAY_USAGE_STATS_ENABLED as Ray's usage_lib does.
+    # report usage to Ray's server, and it reads RAY_USAGE_STATS_ENABLED as Ray's usage_lib
+    # does. ray.init sets it to 0 for the local instance it starts (not in nightly
+    # wheels): no run of crawlmill may send anything anywhere.
     from ray._common.usage import usage_lib
     from ray._private import ray_constants, worker
 
