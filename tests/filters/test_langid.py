@@ -172,34 +172,42 @@ Regenschauern gerechnet werden. Die Temperaturen erreichen höchstens achtzehn G
 es durch den Regen stellenweise zu Aquaplaning kommen kann.</p></article></body></html>"""
 
 
+def html_batch(pages: dict[str, str]) -> pa.Table:
+    """A raw batch of UTF-8 HTML responses, one per page, its id the key."""
+    from tests.pipeline.test_extract import raw_batch
+
+    rows = [
+        {
+            S.ID: key,
+            S.RECORD_TYPE: "response",
+            S.PAYLOAD: html.encode(),
+            S.CONTENT_TYPE: "text/html; charset=utf-8",
+        }
+        for key, html in pages.items()
+    ]
+    return raw_batch(rows)
+
+
+def column_by_id(batch: pa.Table, column: str) -> dict:
+    return dict(zip(batch[S.ID].to_pylist(), batch[column].to_pylist(), strict=True))
+
+
 def test_check_before_extraction_trusts_a_declared_wanted_language_only():
     """English wanted: a German page is dropped before extraction unless it declares
     English (then trafilatura's text decides, after extraction); declaring German earns
     no shortcut."""
     from pipeline.config import ExtractConfig
-    from tests.pipeline.test_extract import raw_batch
 
-    pages = {"none": "", "de": ' lang="de"', "en": ' lang="en-GB"'}
-    batch = raw_batch(
-        [
-            {
-                S.ID: key,
-                S.RECORD_TYPE: "response",
-                S.PAYLOAD: GERMAN_PAGE.format(lang=lang).encode(),
-                S.CONTENT_TYPE: "text/html; charset=utf-8",
-            }
-            for key, lang in pages.items()
-        ]
-    )
+    declarations = {"none": "", "de": ' lang="de"', "en": ' lang="en-GB"'}
+    pages = {key: GERMAN_PAGE.format(lang=lang) for key, lang in declarations.items()}
     stage = LangIdBeforeExtractionStage(LangIdConfig(languages=["en"]), ExtractConfig())
     try:
-        out = stage(batch)
+        out = stage(html_batch(pages))
     finally:
         stage.close()
-    reasons = dict(zip(out[S.ID].to_pylist(), out[S.DROP_REASON].to_pylist(), strict=True))
+    reasons = column_by_id(out, S.DROP_REASON)
     assert reasons == {"none": S.Reason.LANG_NOT_WANTED, "de": S.Reason.LANG_NOT_WANTED, "en": None}
-    langs = dict(zip(out[S.ID].to_pylist(), out[S.LANG].to_pylist(), strict=True))
-    assert langs == {"none": "de", "de": "de", "en": None}
+    assert column_by_id(out, S.LANG) == {"none": "de", "de": "de", "en": None}
 
 
 @pytest.mark.parametrize(
@@ -225,7 +233,6 @@ def test_check_before_extraction_skips_a_page_titled_in_a_wanted_language():
     dropped) under a German title or a one-word one lid.176 is unsure of, and goes on to
     trafilatura untouched under a title lid.176 calls English at min_score or more."""
     from pipeline.config import ExtractConfig
-    from tests.pipeline.test_extract import raw_batch
 
     titles = {
         "german": "Das Wetter in Berlin bleibt wechselhaft",
@@ -237,28 +244,16 @@ def test_check_before_extraction_skips_a_page_titled_in_a_wanted_language():
         for key, t in titles.items()
     }
     stage = LangIdBeforeExtractionStage(LangIdConfig(languages=["en"]), ExtractConfig())
-    batch = raw_batch(
-        [
-            {
-                S.ID: key,
-                S.RECORD_TYPE: "response",
-                S.PAYLOAD: html.encode(),
-                S.CONTENT_TYPE: "text/html; charset=utf-8",
-            }
-            for key, html in pages.items()
-        ]
-    )
     try:
         assert {key: stage.checks(html) for key, html in pages.items()} == {
             "german": True,
             "unsure": True,
             "english": False,
         }
-        out = stage(batch)
+        out = stage(html_batch(pages))
     finally:
         stage.close()
-    reasons = dict(zip(out[S.ID].to_pylist(), out[S.DROP_REASON].to_pylist(), strict=True))
-    assert reasons == {
+    assert column_by_id(out, S.DROP_REASON) == {
         "german": S.Reason.LANG_NOT_WANTED,
         "unsure": S.Reason.LANG_NOT_WANTED,
         "english": None,
