@@ -5,9 +5,9 @@
 `langid.before_extraction` (filters/langid.py, LangIdBeforeExtractionStage) runs lid.176
 on resiliparse's cheap text of every HTML page that neither declares a wanted language nor
 has a title lid.176 calls one, and drops the pages plainly in another one before
-trafilatura sees them. It costs ~1/7
-of an extraction for every page it checks, so it pays where it drops more than ~1 page in
-7. How many it drops depends on the crawl, above all on its pages without a `<html lang>`.
+trafilatura sees them. It costs ~1/7 of an extraction for every page it checks, so it pays
+where it drops more than ~1 page in 7. How many it drops depends on the crawl, above all
+on its pages without a `<html lang>`.
 
 This runs the stage's own check (`checks`, `classify`, `drops`) on INPUT (files, directories,
 globs: what `crawlmill run --input` takes) and prints, for the pages that declare another
@@ -45,8 +45,8 @@ GROUPS = ("another declared", "none declared")
 
 
 def pages_to_check(inputs: list[str], cfg, check: LangIdBeforeExtractionStage) -> dict:
-    """The HTML pages the stage checks (`check.checks`: decodable, not declaring a wanted
-    language), by whether they declare another language or none."""
+    """The HTML pages the stage checks (`check.checks`: decodable, neither declaring a
+    wanted language nor titled in one), by whether they declare another language or none."""
     groups: dict[str, list[str]] = {name: [] for name in GROUPS}
     for path in expand_inputs(inputs):
         for html in decode_html_rows(read_file(path, cfg.read.max_payload_bytes))[1]:
