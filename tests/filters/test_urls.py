@@ -72,10 +72,15 @@ def test_adult_domains_their_subdomains_and_adult_tlds_are_blocked():
     assert reasons(urls) == [R.URL_ADULT_DOMAIN] * 4 + [None, None]
 
 
+STRIMBAT_URL = (
+    "http://0149614511.strimbat.fr/porno-anal-escort-granville-faire-sa-salope-baise-une-"
+    "vache-video-gratuite-x-escort-girl-auxerre"
+)
+
+
 def test_adult_url_list_banned_words_soft_words_and_subwords():
     urls = [
-        "http://0149614511.strimbat.fr/porno-anal-escort-granville-faire-sa-salope-baise-une-"
-        "vache-video-gratuite-x-escort-girl-auxerre",  # on the UT1 URL list
+        STRIMBAT_URL,  # on the UT1 URL list
         "http://shop.example.com/bigcock/page",  # banned word
         "http://blog.example.com/hot-babes-escort-guide",  # two soft words
         "http://blog.example.com/escort-news",  # one soft word: passes
@@ -117,8 +122,13 @@ def test_disabled_rules_and_disabled_filter():
     url = ["http://www.0-1sex.com/"]
     assert reasons(url, enabled=False) == [None]
     relaxed = UrlFilterStage(UrlFilterConfig(), disabled_rules=[R.URL_ADULT_DOMAIN])
-    assert len(relaxed.ut1_domains) == 0 or R.URL_ADULT_URL not in relaxed.disabled
     assert relaxed.matches(url) == [None]
+    # UT1's URL list is still wanted, so still loaded and still matching
+    assert [match and match[0] for match in relaxed.matches([STRIMBAT_URL])] == [R.URL_ADULT_URL]
+    neither = UrlFilterStage(
+        UrlFilterConfig(), disabled_rules=[R.URL_ADULT_DOMAIN, R.URL_ADULT_URL]
+    )
+    assert len(neither.ut1_domains) == len(neither.ut1_urls) == 0  # not loaded for nothing
 
 
 def test_host_parsing_and_parents():
@@ -164,6 +174,7 @@ def test_every_sampled_domain_of_the_source_list_is_blocked(shared_data):
     source = shared_data / "lists" / "url-blocklist" / "url_filterblacklistsv0_3_0.tar.gz"
     with tarfile.open(source, "r:gz") as tar:
         domains = tar.extractfile("domains").read().decode().split()[::500]
+    assert len(domains) > 1000  # the list holds millions
     urls = [f"http://{domain}/" for domain in domains]
     matches = default_stage().matches(urls)
     assert all(m is not None and m[0] == R.URL_ADULT_DOMAIN for m in matches)

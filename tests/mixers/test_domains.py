@@ -8,7 +8,7 @@ import pytest
 
 from mixers.domains import DomainStage, load_ut1_domains, url_labels
 from pipeline import schema as S
-from pipeline.config import DOMAIN_LABELS, DomainsConfig, load_config
+from pipeline.config import DomainsConfig, load_config
 
 # A host on UT1's shopping list (lists/ut1/shopping/domains, line 100).
 UT1_SHOPPING_HOST = "12gotrading.nl"
@@ -121,7 +121,7 @@ def test_other_languages_and_unsure_predictions_are_other(stage):
     assert 0 < row[S.DOMAIN_SCORE] < 1.0
 
 
-def test_dropped_rows_get_no_label_and_every_label_is_known(stage):
+def test_dropped_rows_get_no_label(stage):
     out = stage(
         batch(
             ["https://arxiv.org/abs/1", "https://arxiv.org/abs/2"],
@@ -132,9 +132,14 @@ def test_dropped_rows_get_no_label_and_every_label_is_known(stage):
     )
     assert out[S.DOMAIN].to_pylist() == ["science", None]
     assert out[S.DOMAIN_SCORE].to_pylist()[1] is None
-    assert {name.removeprefix("__label__") for name in stage.model.get_labels()} <= set(
-        DOMAIN_LABELS
-    )
+
+
+def test_a_model_whose_labels_are_not_domains_fails_naming_the_key():
+    """A real mistake: domains.model pointed at the quality classifier (labels hq, lq)."""
+    from filters.classifier import DEFAULT_MODEL as QUALITY_MODEL
+
+    with pytest.raises(ValueError, match=r"domains\.model: labels \['hq', 'lq'\] are not"):
+        DomainStage(DomainsConfig(model=str(QUALITY_MODEL), url_rules=False))
 
 
 def test_missing_model_fails_naming_the_key(tmp_path):

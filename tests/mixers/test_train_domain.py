@@ -28,7 +28,7 @@ def test_train_domain_writes_a_model_with_per_class_figures(tmp_path, capsys):
     assert held["documents"] > 0 and "science" in held["per_class_top1"]
     assert json.loads((tmp_path / "m.ftz.metrics.json").read_text())["held_out"] == held
     labels, _ = predict_domains(load_domain_model(str(model)), ["quantum particle experiment"])
-    assert labels[0] in {r["label"] for r in rows}
+    assert labels[0] == "science"  # the seed texts teach it physics words
     # single thread + fixed seed: the same data gives the same bytes
     again = tmp_path / "again.ftz"
     assert main(["train-domain", str(data), "-o", str(again), "--epoch", "5"]) == 0

@@ -122,6 +122,7 @@ def test_funnel_chars_and_tokens_add_up(sample_run):
     # dedup clusters come from rejected/'s dup_cluster_size
     sizes = stats["dedup_clusters"]
     dropped = rejected.filter(rejected[S.DUP_CLUSTER_ID].is_valid())
+    assert sizes and dropped.num_rows > 0  # the bundled sample has duplicates
     for reason, histogram in sizes.items():
         rows = dropped.filter(pc.equal(dropped[S.DROP_REASON], reason))
         assert sum((size - 1) * n for size, n in histogram.items()) == rows.num_rows

@@ -98,6 +98,7 @@ def test_tokens_decode_back_to_the_text(sample_run):
         table = pq.read_table(part, columns=[S.ID, S.TEXT, S.DROP_REASON])
         texts.update((r[S.ID], r[S.TEXT]) for r in table.to_pylist() if r[S.DROP_REASON] is None)
     docs = read_all_shards(out)
+    assert len(docs) >= 50
     for row, tokens in docs:
         assert tokens[-1] == tokenizer.eos_id == 151643
         text = texts[base_id(row[S.ID])]  # a rebalancing repeat has the text of its original
@@ -112,9 +113,7 @@ def test_inspect_matches_the_manifest(sample_run, capsys):
     assert info["kept"]["tokens"] == manifest["totals"]["tokens"]
     assert info["shards"] == len(manifest["shards"])
     assert info["tokenizer"]["name"] == "qwen2.5"
-    assert main(["inspect", str(out), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["kept"]["tokens"] == manifest["totals"]["tokens"]
-    assert main(["inspect", str(out)]) == 0
+    assert main(["inspect", str(out)]) == 0  # --json: tests/pipeline/test_inspect.py
     printed = capsys.readouterr().out
     assert f"{manifest['totals']['tokens']:,}" in printed and "zh" in printed
 
