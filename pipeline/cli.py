@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.config import ConfigError
     from pipeline.inspect import InspectError
     from pipeline.io import InputError
-    from pipeline.runner import RunError
+    from pipeline.runner import RunError, RunStopped
     from pipeline.shards import ManifestError
 
     args = build_parser().parse_args(argv)
@@ -183,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     ) as exc:
         print(f"crawlmill {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except RunStopped as exc:
+        print(f"crawlmill {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume", file=sys.stderr)
         return 130

@@ -75,7 +75,12 @@ CHUNK_PLAN = "chunks.json"  # under WORK_DIR: the chunks of the first run, kept 
 
 
 class RunError(RuntimeError):
-    """A run that cannot start or continue (wrong output dir, missing model ...)."""
+    """A run that cannot start (wrong output dir, missing model ...): nothing was done."""
+
+
+class RunStopped(RuntimeError):
+    """A run that stopped partway (its workers died): the parts it finished are kept, and
+    the same command resumes it. The CLI exits 1 for it, 2 for a `RunError`."""
 
 
 # --- The stages of the documents phase ------------------------------------------------------
@@ -694,7 +699,7 @@ def _run_documents_phase(
             actor, chunk = idle.pop(), queue.pop()
             running[actor.process.remote(chunk)] = (actor, chunk)
         if not running:
-            raise RunError(
+            raise RunStopped(
                 f"every worker died ({sum(deaths.values())} lost); {len(queue)} chunk(s) left: "
                 f"run the same command again to resume. The last death: {last_death}"
             )
@@ -709,7 +714,7 @@ def _run_documents_phase(
             where = f"{chunk['source']} chunk {key[1]} (bytes {chunk['start']}-{end})"
             last_death = f"{where}: {str(exc).strip()[:2000]}"
             if deaths[key] >= MAX_CHUNK_DEATHS:
-                raise RunError(
+                raise RunStopped(
                     f"{where} killed {deaths[key]} workers; the run stops here (run the same "
                     f"command again to resume, or leave that file out). The last death: "
                     f"{last_death}"

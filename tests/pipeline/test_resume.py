@@ -171,7 +171,7 @@ def test_every_worker_killed_stops_the_run_and_the_rerun_resumes(reference, samp
     out = tmp_path / "out"
     proc = crawlmill_run(sample_dir, out, crash_at="documents:chunk")
     output = proc.communicate(timeout=300)[0]
-    assert proc.returncode != 0 and "every worker died" in output, output
+    assert proc.returncode == 1 and "every worker died" in output, output  # 1: resumable
     finish(sample_dir, out)
     assert_same_output(out, reference)
 
@@ -182,7 +182,7 @@ def test_a_chunk_that_kills_two_workers_stops_the_run_naming_it(reference, sampl
     out = tmp_path / "out"
     proc = crawlmill_run(sample_dir, out, crash_at="documents:chunk:0-3", num_cpus=3)
     output = proc.communicate(timeout=300)[0]
-    assert proc.returncode != 0, output
+    assert proc.returncode == 1, output
     assert "chunk 3 (bytes" in output and "killed 2 workers" in output, output
     finish(sample_dir, out)
     assert_same_output(out, reference)
