@@ -10,9 +10,8 @@ BLAKE2b with a 16-byte digest (hashlib, ~1 GB/s): with 128 bits, the chance that
 of 10**10 different documents collide is ~10**-19. A text that normalises to nothing
 (only punctuation, digits become "0" so they stay) gets no key and is never a duplicate.
 
-Not done here (a follow-up, see docs/DEDUP.md): exact dedup *before* extraction, by WARC
-payload digest or URL, so duplicate pages skip the extractor (the pipeline's bottleneck).
-It needs a global pass over record headers before the documents phase; this key needs the
+Exact dedup *before* extraction, by payload digest or URL, so duplicate pages skip the
+extractor, is dedup/pre.py (`dedup.pre_extraction`): it needs no text. This key needs the
 extracted text.
 """
 

@@ -1,4 +1,5 @@
-"""Where the global dedup step's tasks run: on Ray (the pipeline) or in this process (tests).
+"""Where the global dedup step's tasks run: on Ray (the pipeline) or in this process (tests,
+and a run's dedup of at most `IN_DRIVER_MAX_ROWS` rows, dedup/barrier.py).
 
 A round of the global step is a list of independent task calls `fn(*args)` whose inputs
 and outputs are files (dedup/shuffle.py); a call returns a small dict of counts. Two

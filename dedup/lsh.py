@@ -13,8 +13,11 @@ documents of Jaccard similarity s that happens with probability
 
 over all bands * rows <= num_perm. datasketch integrates with scipy's `quad`; here a
 128-node Gauss-Legendre rule does it, exact for these integrands (polynomials of degree
-rows * bands <= num_perm <= 255), so the same pair comes out (tests/dedup/test_lsh.py checks
-a grid of thresholds and weights against datasketch) without importing scipy (113 MB).
+rows * bands <= num_perm) up to num_perm 255, so the same pair comes out
+(tests/dedup/test_lsh.py checks a grid of thresholds and weights against datasketch)
+without importing scipy (113 MB). Above 255 (the config allows 1,024) it is an
+approximation: on thresholds 0.5/0.8/0.9, both weightings and num_perm 512 and 1,024 it
+picks the same pairs as an exact 513-node rule.
 
 The weights matter. datasketch's default (0.5, 0.5) at t = 0.8 and 128 permutations gives
 9 x 13, whose P(0.85) is only 0.69: a third of the pairs just above the threshold are

@@ -16,8 +16,9 @@ normalised text; the near pass shingles it:
   Thai ...): character n-grams over the text with its whitespace removed,
   n = `dedup.near.char_ngram` (5). Word n-grams there would be n-grams of whole sentences
   (nothing would ever match) or of single characters if split per character (everything
-  would). The mode follows the row's `lang` label; a row without a label (or with one we do
-  not list) falls back to its script: at least half of its letters in a no-space script.
+  would). The mode follows the row's `lang` label (one of `dedup.near.char_ngram_languages`
+  -> characters, any other -> words); a row without a label falls back to its script:
+  characters when at least half of its letters are in a no-space script.
 
 A text shorter than n units is one shingle (itself), so short documents are still compared;
 an empty normalised text has no shingles and takes part in neither pass.

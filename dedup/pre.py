@@ -1,8 +1,9 @@
 """Exact dedup BEFORE extraction: repeated pages never reach the extractor.
 
-Extraction costs ~30 ms per page (trafilatura), 30-100x any other step, so a page whose
-bytes were already seen should skip it. This is a global pass that runs after the chunk
-scan and before the documents phase (`dedup.pre_extraction`, default `[payload_digest]`):
+Extraction costs ~10 ms a page (trafilatura on realpages, docs/BENCH.md), an order of
+magnitude above any other step, so a page whose bytes were already seen should skip it.
+This is a global pass that runs after the chunk scan and before the documents phase
+(`dedup.pre_extraction`, default `[payload_digest]`):
 
 - **keys** (one Ray task per run of `CHUNKS_PER_TASK` consecutive chunks): `read_chunk`
   gives the records exactly as the documents phase will see them (same rows, same row

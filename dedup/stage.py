@@ -11,7 +11,7 @@ writes three columns for every alive row:
 
 Why here and not in the global step: the signature is the costly part (~0.3 ms per 2 KB
 document, mostly SHA-1 per shingle), and here it runs inside the workers that already
-hold the text, overlapped with extraction, which costs ~100x more per page (30 ms). The
+hold the text, overlapped with extraction, which costs ~30x more per page (~10 ms). The
 global step then reads 512 + 20 bytes per document from the parts instead of the text
 (~5 KB per document), and never re-tokenises anything: it stays a cheap, memory-bounded
 barrier. A run's parts written without these columns still work: the global step then

@@ -6,7 +6,8 @@ datatrove ports it): a line goes if it has a word over `max_word_length` charact
 (when configured) it does not end in terminal punctuation, if it has fewer than
 `min_words_per_line` words, if it mentions "javascript", or if it holds cookie / terms of
 use / privacy policy boilerplate. Wikipedia-style citations ("[1]", "[edit]") are cut
-from kept lines. A kept line with "lorem ipsum" or a curly bracket condemns the whole
+from kept lines. A line that passes the word-count checks (C4's reference order: before
+the javascript and policy checks) with "lorem ipsum" or a curly bracket condemns the whole
 document (reasons c4_lorem_ipsum, c4_curly_bracket), and fewer than `min_sentences`
 sentences in the kept lines drops it (c4_too_few_sentences).
 

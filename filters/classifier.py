@@ -5,7 +5,7 @@ text that is well-formed but worthless (spam, SEO filler, chrome that passed the
 The Qwen reports filter with both; so do FineWeb-Edu and DCLM, with fastText because it
 scores ~thousands of documents per second per core.
 
-The default model (`filters/data/quality_en.ftz`, quantized, ~1 MB) is trained by
+The default model (`filters/data/quality_en.ftz`, quantized, 2.7 MB) is trained by
 `python -m filters.train_quality recipe` from clean article text (Dragnet gold standard,
 CCNet head) against spam, page chrome and rule-rejected crawl text; its recipe and
 held-out figures are in docs/FILTERS.md. It is English: other languages get a null score

@@ -10,7 +10,8 @@ from config, one drop reason per rule. The definitions follow datatrove's implem
   occurrence after the first; n-gram character shares are over all tokens including
   punctuation; repeated n-grams are counted greedily without overlap.
 - quality: word counts and mean length are over tokens with a non-punctuation character;
-  the symbol ratio is "#" and ellipses per token; stop words are counted once each.
+  the symbol ratio is the larger of the "#" and ellipsis counts per token; stop words are
+  counted once each.
 
 Language-aware: for scripts without spaces (textstats.NO_SPACE_LANGS) tokens are
 characters, n-grams are measured without separators and the mean-word-length rule does

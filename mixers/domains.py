@@ -11,11 +11,11 @@ Signals, in order (docs/DOMAINS.md has the taxonomy and the figures):
    most specific first, are looked up in
    - `KNOWN_HOSTS`: hand-picked hosts whose domain is not in doubt (arxiv.org -> science,
      wikipedia.org -> reference, stackoverflow.com -> technology, github.com -> code ...);
-   - the UT1 category lists (Universite Toulouse 1, CC BY-SA 4.0): 25 categories mapped to
+   - the UT1 category lists (Universite Toulouse 1, CC BY-SA 4.0): 29 categories mapped to
      labels by `UT1_CATEGORIES` (shopping -> ecommerce, forums -> social_forum, press ->
-     news ...), 160 k domains shipped as sorted 56-bit hashes + category codes in
+     news ...), 137 k domains shipped as sorted 56-bit hashes + category codes in
      `mixers/data/ut1_domains.npz` (`python -m mixers.domains build-ut1 DIR`);
-   then `SUFFIX_RULES`: academic and government suffixes (.edu, .ac.uk, .edu.au, .gov ...).
+   then `suffix_rule`: academic and government suffixes (.edu, .ac.uk, .edu.au, .gov ...).
 2. **fastText classifier** (`domain_source = "classifier"`): for documents in
    `domains.languages` (English for the shipped model, `mixers/data/domain_en.ftz`,
    recipe in mixers/train_domain.py) whose URL matched no rule. The top label wins if its

@@ -177,10 +177,10 @@ class GopherQualityConfig:
     max_words: int = 100_000
     min_mean_word_length: float = 3.0  # Gopher: mean word length 3 to 10 characters
     max_mean_word_length: float = 10.0  # (not applied to zh, ja, th ...: words are characters)
-    max_symbol_word_ratio: float = 0.1  # Gopher: "#" or ellipses per word <= 0.1
+    max_symbol_word_ratio: float = 0.1  # Gopher: max("#", ellipses) per token <= 0.1
     max_bullet_lines: float = 0.9  # Gopher: <= 90% of lines start with a bullet
     max_ellipsis_lines: float = 0.3  # Gopher: <= 30% of lines end with an ellipsis
-    min_alpha_words: float = 0.8  # Gopher: >= 80% of words contain a letter
+    min_alpha_words: float = 0.8  # Gopher: >= 80% of tokens contain a letter
     min_stop_words: int = 2  # Gopher: >= 2 of the, be, to, of, and, that, have, with
 
 
@@ -212,7 +212,7 @@ class FineWebConfig:
     max_short_lines: float = 0.67  # FineWeb: <= 67% of lines are short ...
     short_line_chars: int = 30  # ... i.e. 30 characters or fewer
     max_dup_line_chars: float = 0.01  # FineWeb: <= 1% of characters in duplicate lines
-    max_newline_words: float = 0.3  # FineWeb: newlines per word <= 0.3 (list-like pages)
+    max_newline_words: float = 0.3  # FineWeb: newlines per token <= 0.3 (list-like pages)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ here, ~80% of a run's CPU), and it is where bad input bites: pathological HTML c
 make trafilatura run for minutes (trafilatura #704) and deeply nested markup can crash
 lxml outright. So the extractor runs in a child process that the stage owns:
 
-- the stage sends one page at a time and lets the child spend at most
-  `extract.timeout_seconds` of *CPU time* on it (read from /proc). CPU time, not wall
+- the stage sends a batch's pages in one message and lets the child spend at most
+  `extract.timeout_seconds` of *CPU time* on each (read from /proc). CPU time, not wall
   time: on a loaded machine (2 cores, a dozen Ray workers) a 1 s page can take 5 s of
   wall time, and a wall-clock limit then rejects different pages on different runs,
   which breaks determinism. A wall-clock backstop of WALL_BACKSTOP x the limit still

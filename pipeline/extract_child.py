@@ -4,8 +4,9 @@ parent's pages. pipeline/extract.py's `TimedExtractor` starts it as
 
 Kept apart from pipeline/extract.py so that the child imports its extractor and nothing
 else. The stage's module pulls in pyarrow and numpy (~0.2 CPU s at every start), which
-the child never uses. A run starts two children per worker (resiliparse for the language
-check before extraction, trafilatura for the text), and a fresh one after every timeout.
+the child never uses. A run starts one child per worker for the text (two with a
+`langid.languages` list and trafilatura: resiliparse's for the language check before
+extraction), and a fresh one after every timeout.
 Measured here, CPU from start to ready: trafilatura's child 0.33 s -> 0.13 s,
 resiliparse's 0.22 s -> 0.03 s. For the same reason the settings come as the plain dict
 of an `ExtractConfig` (`dataclasses.asdict`), so unpickling them needs neither

@@ -1,7 +1,7 @@
 """Progress lines during a run, and the summary table printed when it ends.
 
-A run over a crawl segment takes hours (extraction: ~30 pages/s per core with
-trafilatura, ../shared/DESIGN.md), so the user needs a rate and an ETA per phase. Lines
+A run over a crawl segment takes hours (extraction: ~100 pages/s per core with
+trafilatura on realpages, docs/BENCH.md), so the user needs a rate and an ETA per phase. Lines
 go to stderr, at most one per `every` seconds per phase plus one when the phase ends, so
 a log file of a long run stays readable and stdout holds only the summary. Plain lines,
 not bars: they survive `2>run.log`, CI logs and Ray worker interleaving.

@@ -57,8 +57,8 @@ GOPHER_TOP_NGRAM_CHAR_FRAC = {n: f"gopher_top_{n}gram_char_frac" for n in (2, 3,
 GOPHER_DUP_NGRAM_CHAR_FRAC = {n: f"gopher_dup_{n}gram_char_frac" for n in range(5, 11)}
 C4_LINES_REMOVED = "c4_lines_removed"  # lines C4's line cleaning removed from `text`
 C4_SENTENCES = "c4_sentences"  # sentences in the kept lines
-C4_LOREM_IPSUM = "c4_lorem_ipsum"  # a kept line contains "lorem ipsum"
-C4_CURLY_BRACKET = "c4_curly_bracket"  # a kept line contains "{"
+C4_LOREM_IPSUM = "c4_lorem_ipsum"  # a line past the word checks contains "lorem ipsum"
+C4_CURLY_BRACKET = "c4_curly_bracket"  # a line past the word checks contains "{"
 FINEWEB_LINE_PUNCT = "fineweb_line_punct"  # fraction of lines ending in terminal punctuation
 FINEWEB_SHORT_LINES = "fineweb_short_lines"  # fraction of lines of <= 30 characters
 FINEWEB_DUP_LINE_CHARS = "fineweb_dup_line_chars"  # duplicate-line characters / characters

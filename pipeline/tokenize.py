@@ -16,7 +16,8 @@ encoded as ordinary text by both backends, so a page can never inject an EOS mid
 Each call encodes on the calling thread only: Ray gives each worker one core.
 
 `TokenizeStage` is the pipeline stage: it writes `n_tokens` and `tokens` (uint32 ids + EOS)
-for rows still alive and leaves nulls on dropped rows.
+for rows still alive; dropped rows that still hold text get `n_tokens` only (for the run
+report), the rest nulls.
 """
 
 from __future__ import annotations
