@@ -108,6 +108,11 @@ _PROBE_MAX = 64 << 20  # a first record bigger than this: treat the gzip as one 
 
 _RECORD_LINE = re.compile(rb"\nWARC/[0-9]")
 _RECORD_VERSION = re.compile(rb"WARC/1\.[01]\r\n")  # a record glued to junk, no newline
+# Fields a record has once (WARC 1.1, section 5). Twice in one header: a header cut short
+# ran into the next record's, which FastWARC reads as one record (bench/fuzz.py's cut
+# records and an audit of cut headers: the next record, its block and digest, went under
+# the cut one's row and was lost).
+_SINGLE_FIELDS = ("WARC-Record-ID", "WARC-Type", "WARC-Date", "Content-Length")
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]+)[ \t]*\r\n", re.IGNORECASE)
 _BLOCK_DIGEST = re.compile(rb"\r\nwarc-block-digest:[ \t]*([^\r\n]+?)[ \t]*\r\n", re.IGNORECASE)
 
@@ -496,6 +501,8 @@ def _parse_header(head: bytes) -> tuple[int, int, bytes | None] | None:
     if header_end < 0:
         return None
     fields = head[: header_end + 2]
+    if _RECORD_VERSION.search(fields, 1):
+        return None  # a cut header running into the next record's: not one header
     length = _CONTENT_LENGTH.search(fields)
     if length is None:
         return None
@@ -649,10 +656,22 @@ class _Rows:
     def add_record(self, record: WarcRecord) -> None:
         offset = record.stream_pos
         headers = record.headers
+        if any(len(headers.get_multiple(name)) > 1 for name in _SINGLE_FIELDS):
+            # Two headers in one (see _SINGLE_FIELDS): a row for the cut record, then the
+            # walk goes on at the next record's start. Its fields come first, so of two
+            # ids the first is its own; a single id is the next record's (the cut took
+            # the record's own): the row is then named by its offset.
+            ids = headers.get_multiple("WARC-Record-ID")
+            row_id = ids[0] if len(ids) > 1 else f"{self.source}@{offset}"
+            self._append(row_id, None, None, offset, None, None, None, None, Reason.READ_ERROR)
+            raise _BrokenStream("record header cut short, running into the next record's")
         row_id = record.record_id or f"{self.source}@{offset}"
         url = _clean_uri(headers.get("WARC-Target-URI"))
         date = headers.get("WARC-Date")
-        record_type = (headers.get("WARC-Type") or str(record.record_type)).strip().lower()
+        # A token (WARC-Type's grammar); a header mangled into one line (LF-only line ends)
+        # would otherwise make the rest of it the type.
+        record_type = (headers.get("WARC-Type") or str(record.record_type)).split(None, 1)
+        record_type = record_type[0].lower() if record_type else ""
         try:
             classified = _classify(record, self.max_payload_bytes)
         except _BrokenStream:  # the walk reports it (and blames this row) once it recovers
