@@ -44,7 +44,8 @@ def model_input(text: str, max_chars: int) -> str:
 
 def load_shipped_or_file(model: str, shipped: Path, key: str):
     """The fastText model a config key names: "default" (the shipped one) or a file; a
-    missing file is an error naming the key. The quality and domain classifiers' loader."""
+    missing or unreadable file is an error naming the key. The quality and domain
+    classifiers' loader."""
     if model == "default":
         return load_fasttext_model(str(shipped))
     try:
@@ -53,6 +54,8 @@ def load_shipped_or_file(model: str, shipped: Path, key: str):
         raise FileNotFoundError(
             f"{key}: {model!r} is neither 'default' nor an existing fastText model file"
         ) from None
+    except ValueError as exc:  # fastText's "... has wrong file format!"
+        raise ValueError(f"{key}: {exc}") from None
 
 
 def load_quality_model(model: str):

@@ -181,13 +181,23 @@ def contains(sorted_hashes: np.ndarray, hashes: np.ndarray) -> np.ndarray:
     return sorted_hashes[index] == hashes
 
 
-def read_domain_file(path: str) -> list[str]:
+def read_domain_file(path: str, key: str) -> list[str]:
+    """The domains of a user list file; a bad file is an error naming its config `key`."""
     if not path:
         return []
     file = Path(path).expanduser()
+    if file.is_dir():
+        raise FileNotFoundError(f"{key}: {path} is a directory, not a domain list file")
     if not file.is_file():
-        raise FileNotFoundError(f"{path}: domain list file not found")
-    return read_word_list(file)
+        raise FileNotFoundError(f"{key}: {path}: domain list file not found")
+    try:
+        return read_word_list(file)
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{key}: {path} is not a UTF-8 text file of domains ({exc.reason} at byte {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise ValueError(f"{key}: cannot read {path}: {exc.strerror}") from None
 
 
 def _normalise_domains(domains: list[str]) -> frozenset[str]:
@@ -213,10 +223,12 @@ class UrlFilterStage:
         self.cfg = cfg
         self.disabled = set(disabled_rules)
         self.allow = _normalise_domains(
-            cfg.allow_domains + read_domain_file(cfg.allow_domains_file)
+            cfg.allow_domains
+            + read_domain_file(cfg.allow_domains_file, "filters.urls.allow_domains_file")
         )
         self.block = _normalise_domains(
-            cfg.block_domains + read_domain_file(cfg.block_domains_file)
+            cfg.block_domains
+            + read_domain_file(cfg.block_domains_file, "filters.urls.block_domains_file")
         )
         wants_ut1 = {R.URL_ADULT_DOMAIN, R.URL_ADULT_URL} - self.disabled
         if cfg.enabled and wants_ut1:

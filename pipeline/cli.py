@@ -64,6 +64,18 @@ def _format_summary(summary, top_languages: int = 15) -> str:
     return "\n".join(lines)
 
 
+def positive_int(text: str) -> int:
+    """argparse type for counts: 0 or less would hang or crash the command later, after
+    work has started (Ray with 0 CPUs waits forever)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
     from pipeline.runner import run, stop_ray
@@ -133,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--num-cpus",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="workers to use (default: every CPU Ray reports; local Ray starts with N CPUs)",
@@ -167,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.config import ConfigError
     from pipeline.inspect import InspectError
     from pipeline.io import InputError
+    from pipeline.report import ReportError
     from pipeline.runner import RunError, RunStopped
     from pipeline.shards import ManifestError
 
@@ -179,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         RunError,
         ManifestError,
         InspectError,
+        ReportError,
         FileNotFoundError,
     ) as exc:
         print(f"crawlmill {args.command}: error: {exc}", file=sys.stderr)

@@ -648,23 +648,64 @@ def _build(cls: type, data: Any, prefix: str = "") -> Any:
     return cls(**kwargs)
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error on one line: its problem and where, without the caret excerpt."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return " ".join(problem.split()) + where
+
+
 def apply_override(data: dict, assignment: str) -> None:
     """Apply one `--set a.b.c=value` to a raw config mapping; value is parsed as YAML."""
     if "=" not in assignment:
         raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. langid.min_score=0.5")
     key, raw = assignment.split("=", 1)
     key = key.strip()
+    if not key:
+        raise ConfigError(f"--set {assignment!r}: empty key, e.g. langid.min_score=0.5")
+    parts = key.split(".")
+    if not all(part.strip() for part in parts):
+        raise ConfigError(f"--set {assignment!r}: empty part in key {key!r}")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{key}: cannot parse value {raw!r}: {exc}") from None
+        raise ConfigError(f"{key}: cannot parse value {raw!r}: {yaml_problem(exc)}") from None
     node = data
-    parts = key.split(".")
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ConfigError(f"{key}: {part} is not a section")
     node[parts[-1]] = value
+
+
+# Pairs of bounds on one quantity (min key, max key): a minimum above its maximum keeps
+# nothing, which would only show once the run had read every record.
+MIN_MAX_KEYS = (
+    ("filters.gopher_quality.min_words", "filters.gopher_quality.max_words"),
+    (
+        "filters.gopher_quality.min_mean_word_length",
+        "filters.gopher_quality.max_mean_word_length",
+    ),
+)
+
+
+def _value(cfg: Config, key: str) -> Any:
+    node: Any = cfg
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def check_min_max(cfg: Config) -> None:
+    """Raise ConfigError naming both keys of a MIN_MAX_KEYS pair whose minimum is above
+    its maximum."""
+    for low_key, high_key in MIN_MAX_KEYS:
+        low, high = _value(cfg, low_key), _value(cfg, high_key)
+        if low > high:
+            raise ConfigError(
+                f"{low_key} ({low!r}) is above {high_key} ({high!r}): no document could pass"
+            )
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
@@ -675,12 +716,22 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})"
+            ) from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
+        try:
+            data = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+            raise ConfigError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
     for assignment in overrides:
         apply_override(data, assignment)
-    return _build(Config, data)
+    cfg = _build(Config, data)
+    check_min_max(cfg)
+    return cfg
 
 
 def config_from_dict(data: dict) -> Config:

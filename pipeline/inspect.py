@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline import schema as S
+from pipeline.cli import positive_int
 from pipeline.shards import ShardReader, read_manifest
 from pipeline.stats import (
     SHARD_ROW,
@@ -307,14 +308,18 @@ def add_command(sub) -> None:
         "(lang=zh, lang=zh,ja, domain=science, 'quality_score>0.5'); repeatable, all must hold",
     )
     parser.add_argument(
-        "--sample", type=int, default=0, metavar="N", help="print N kept documents, decoded"
+        "--sample",
+        type=positive_int,
+        default=0,
+        metavar="N",
+        help="print N kept documents, decoded",
     )
     parser.add_argument(
         "--rejected",
         metavar="REASON",
         help="print rejected rows of this drop_reason ('all': any) with their scores",
     )
-    parser.add_argument("-n", type=int, default=5, help="rows for --rejected (default 5)")
+    parser.add_argument("-n", type=positive_int, default=5, help="rows for --rejected (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="which documents are sampled")
     parser.add_argument("--json", action="store_true", help="print everything as JSON")
     parser.set_defaults(func=cmd_inspect)

@@ -179,6 +179,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         raise
 
 
+def write_problem(path: Path, exc: OSError) -> str:
+    """Why `path` (or a directory above it) could not be created or written, on one line:
+    the file standing where a directory is needed, else the OS's reason."""
+    for parent in (path, *path.parents):
+        if parent.exists():
+            if parent != path and not parent.is_dir():
+                return f"{parent} is not a directory"
+            break
+    return f"{exc.strerror or exc}: {exc.filename or path}"
+
+
 def finished_files(directory: str | os.PathLike, pattern: str) -> list[Path]:
     """The files in `directory` matching `pattern`, sorted, without atomic_path's temp
     files: a process killed inside atomic_path leaves a `.tmp-*` file (often 0 bytes)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from pipeline import schema as S
 from pipeline.inspect import rejected_rows
+from pipeline.io import atomic_path, write_problem
 from pipeline.shards import read_manifest
 from pipeline.stats import rejected_table, run_stats
 
@@ -480,12 +481,26 @@ def render(directory: str | Path, seed: int = 0) -> str:
     )
 
 
+class ReportError(ValueError):
+    """An --output the report cannot be written to; the CLI exits 2 for it."""
+
+
 def write_report(directory: str | Path, output: str | Path, seed: int = 0) -> Path:
+    """Render first, so a directory that is not a run fails before anything is created;
+    then write `output` (temp file + rename), creating its parent directory."""
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp")
-    tmp.write_text(render(directory, seed), encoding="utf-8")
-    tmp.replace(output)
+    if output.is_dir():
+        raise ReportError(
+            f"--output {output}: is a directory; give a file name such as {output / 'report.html'}"
+        )
+    page = render(directory, seed)
+    try:
+        with atomic_path(output) as tmp:
+            Path(tmp).write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(
+            f"--output {output}: cannot write it: {write_problem(output, exc)}"
+        ) from None
     return output
 
 

@@ -54,8 +54,8 @@ from dedup.pre import PreDecisions, pre_decisions, pre_dedup_phase
 from mixers import rebalance
 from pipeline import __version__
 from pipeline import schema as S
-from pipeline.config import Config, ConfigError, config_from_dict
-from pipeline.io import atomic_path, crash_point, expand_inputs, read_parquet
+from pipeline.config import Config, ConfigError, check_min_max, config_from_dict
+from pipeline.io import atomic_path, crash_point, expand_inputs, read_parquet, write_problem
 from pipeline.progress import Progress, log_stderr
 from pipeline.shards import (
     FORMAT_NAME,
@@ -147,7 +147,7 @@ def check_models(cfg: Config) -> dict:
 
     try:
         UrlFilterStage(cfg.filters.urls, cfg.filters.disabled_rules)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         raise config_error("filters.urls", exc) from None
     try:
         QualityClassifierStage(cfg.filters.classifier, cfg.filters.disabled_rules)
@@ -174,7 +174,9 @@ def check_models(cfg: Config) -> dict:
 
 def check_cross_key_config(cfg: Config) -> None:
     """Settings that span several keys (bands x rows <= num_perm, rebalancing needs
-    domain labels, language ID before extraction needs a languages list), before any work."""
+    domain labels, language ID before extraction needs a languages list, a minimum not
+    above its maximum), before any work."""
+    check_min_max(cfg)
     if cfg.dedup.enabled and cfg.dedup.near.enabled:
         try:
             lsh_params(cfg.dedup.near)
@@ -508,11 +510,16 @@ def _prepare_output(out: Path, files: list[str], cfg: Config) -> Path:
                 f"{out} holds a run with other inputs or config; use a new --output "
                 f"directory (or delete {out} to start over)"
             )
+    elif out.exists() and not out.is_dir():
+        raise RunError(f"--output {out}: exists and is not a directory; choose another --output")
     elif out.exists() and any(out.iterdir()):
         raise RunError(
             f"{out} exists and is not a crawlmill run directory; choose another --output"
         )
-    (work / "docs").mkdir(parents=True, exist_ok=True)
+    try:
+        (work / "docs").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"--output {out}: cannot create it: {write_problem(out, exc)}") from None
     identity_file.write_text(json.dumps(identity, indent=2, sort_keys=True))
     return work
 

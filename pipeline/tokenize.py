@@ -156,7 +156,12 @@ class HFTokenizer(Tokenizer):
                 f"tokenizer.name: {str(path)!r} is neither {QWEN25!r} nor an existing "
                 "tokenizer.json file"
             )
-        self._tokenizer = HFTokenizerModel.from_file(str(path))
+        try:
+            self._tokenizer = HFTokenizerModel.from_file(str(path))
+        except Exception as exc:  # `tokenizers` raises a bare Exception for any bad file
+            raise ValueError(
+                f"tokenizer.name: {str(path)!r} is not a Hugging Face tokenizer.json ({exc})"
+            ) from None
         # Special added tokens (<|endoftext|>, <|im_start|> ...) found in the text are
         # encoded as text, as the qwen2.5 backend does. Added tokens the file marks as not
         # special (Qwen3's <think>) are vocabulary words and still match.

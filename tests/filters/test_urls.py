@@ -103,6 +103,22 @@ def test_user_allow_and_block_lists(tmp_path):
     assert out == [None, R.URL_USER_BLOCKED, None]
 
 
+@pytest.mark.parametrize("key", ["allow_domains_file", "block_domains_file"])
+def test_bad_domain_list_files_name_their_key(tmp_path, key):
+    binary = tmp_path / "domains.bin"
+    binary.write_bytes(b"\xff\xfe\x00\x01example.org\n")
+    cases = [
+        (binary, ValueError, "is not a UTF-8 text file of domains"),
+        (tmp_path, FileNotFoundError, "is a directory, not a domain list file"),
+        (tmp_path / "missing.txt", FileNotFoundError, "domain list file not found"),
+    ]
+    for path, error, problem in cases:
+        with pytest.raises(error) as excinfo:
+            UrlFilterStage(UrlFilterConfig(**{key: str(path)}))
+        assert str(excinfo.value).startswith(f"filters.urls.{key}: {path}")
+        assert problem in str(excinfo.value)
+
+
 def test_match_column_says_what_blocked_and_earlier_drops_are_kept():
     b = pa.table(
         {

@@ -36,6 +36,14 @@ def test_set_overrides_parse_yaml_values():
         ("output.keep_rejected_text=maybe", "output.keep_rejected_text: expected true or false"),
         ("langid.languages=[]", "langid.languages"),
         ("nonsense", "expected KEY=VALUE"),
+        ("=5", "--set '=5': empty key"),
+        (" =5", "empty key"),
+        ("langid..min_score=0.5", "empty part in key 'langid..min_score'"),
+        (
+            "langid.languages=[en, zh",
+            "langid.languages: cannot parse value '[en, zh': expected ',' or ']', but got "
+            "'<stream end>' (line 1, column 8)",
+        ),
     ],
 )
 def test_mistakes_name_the_key(override, message):
@@ -51,6 +59,42 @@ def test_yaml_file_mistakes(tmp_path):
         load_config(path)
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_unreadable_and_malformed_config_files_fail_on_one_line(tmp_path):
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00\x01 not text \x80")
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(binary)
+    assert str(excinfo.value) == f"{binary}: not a UTF-8 text file (invalid start byte at byte 0)"
+    syntax = tmp_path / "syntax.yaml"
+    syntax.write_text("seed: 1\nlangid:\n  languages: [en, zh\n  min_score: 0.5\n")
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(syntax)
+    message = str(excinfo.value)
+    assert message.startswith(f"{syntax}: not valid YAML: ")
+    assert "(line 4, column 12)" in message
+    assert "\n" not in message and "^" not in message
+
+
+@pytest.mark.parametrize(
+    "low, high",
+    [
+        ("filters.gopher_quality.min_words=500", "filters.gopher_quality.max_words=100"),
+        (
+            "filters.gopher_quality.min_mean_word_length=6",
+            "filters.gopher_quality.max_mean_word_length=5",
+        ),
+    ],
+)
+def test_a_minimum_above_its_maximum_names_both_keys(low, high):
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(None, [low, high])
+    message = str(excinfo.value)
+    assert low.split("=")[0] in message and high.split("=")[0] in message
+    # equal bounds are allowed, and each pair checks only its own keys
+    equal = high.split("=")[0] + "=" + low.split("=")[1]
+    load_config(None, [low, equal])
 
 
 def test_round_trip_and_engine_kept_out_of_output_settings():

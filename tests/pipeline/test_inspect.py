@@ -204,3 +204,15 @@ def test_json_is_complete(sample_run, capsys):
     # domain labels (mixers/domains.py), repeats included, add up to the kept documents
     assert sum(c["docs"] for c in info["kept"]["by_domain"].values()) == manifest["totals"]["docs"]
     assert pc.sum(kept_table(out)[S.N_TOKENS]).as_py() == manifest["totals"]["tokens"]
+
+
+@pytest.mark.parametrize(
+    "args", [["--rejected", "all", "-n", "-3"], ["-n", "0"], ["--sample", "-1"]]
+)
+def test_counts_must_be_positive(tmp_path, capsys, args):
+    with pytest.raises(SystemExit) as excinfo:
+        main(["inspect", str(tmp_path), *args])
+    assert excinfo.value.code == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("crawlmill inspect: error: argument ")
+    assert last.endswith(f"expected a positive integer, got {args[-1]!r}")

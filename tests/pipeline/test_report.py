@@ -199,3 +199,39 @@ def test_domains_before_and_after_rebalancing(sample_run):
     for domain in after:
         info = inspect_run(out, where=[f"domain={domain}"])
         assert info["kept"]["docs"] == after[domain]["docs"]
+
+
+def report_error(capsys, *args: str) -> str:
+    """Run `crawlmill report ARGS`, expecting exit 2; its one stderr line."""
+    assert main(["report", *args]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err.strip()
+
+
+def test_report_of_a_missing_run_creates_nothing(tmp_path, capsys):
+    missing = tmp_path / "no" / "run"
+    assert "no manifest" in report_error(capsys, str(missing))
+    assert not (tmp_path / "no").exists()
+
+
+def test_report_output_that_is_a_directory_or_under_a_file(tmp_path, capsys, monkeypatch):
+    run_dir, taken = tmp_path / "run", tmp_path / "taken"
+    run_dir.mkdir()
+    taken.mkdir()
+    err = report_error(capsys, str(run_dir), "-o", str(taken))
+    assert err.startswith(f"crawlmill report: error: --output {taken}: is a directory")
+    # a file where the report's directory should be; the page itself renders fine
+    monkeypatch.setattr("pipeline.report.render", lambda directory, seed=0: "<html></html>")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    err = report_error(capsys, str(run_dir), "-o", str(afile / "r.html"))
+    assert err == (
+        f"crawlmill report: error: --output {afile / 'r.html'}: cannot write it: "
+        f"{afile} is not a directory"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "run", "taken"]
+    assert not any(taken.iterdir()) and not any(run_dir.iterdir())
+    # the same stub is written where the output can go, creating its directory
+    assert main(["report", str(run_dir), "-o", str(tmp_path / "new" / "r.html")]) == 0
+    assert (tmp_path / "new" / "r.html").read_text() == "<html></html>"

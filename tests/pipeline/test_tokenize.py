@@ -179,3 +179,16 @@ def test_tokenizer_json_errors_name_the_key(tmp_path):
     path = str(assets.qwen_tokenizer_json_path())
     with pytest.raises(ValueError, match=re.escape("tokenizer.eos_token: '<|no_such_token|>'")):
         load_tokenizer(TokenizerConfig(name=path, eos_token="<|no_such_token|>"))
+
+
+@pytest.mark.parametrize(
+    "content", [b'{"model": "not a tokenizer"}', b'{"a": 1}', b"\xff\xfe\x00binary"]
+)
+def test_a_file_that_is_not_a_tokenizer_json_is_a_value_error_naming_the_key(tmp_path, content):
+    path = tmp_path / "tokenizer.json"
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as excinfo:
+        load_tokenizer(TokenizerConfig(name=str(path)))
+    message = str(excinfo.value)
+    assert message.startswith(f"tokenizer.name: {str(path)!r} is not a Hugging Face tokenizer")
+    assert "\n" not in message
