@@ -502,6 +502,50 @@ def test_a_header_cut_short_does_not_take_the_next_record_with_it(tmp_path, name
     assert same_rows(read_in_chunks(path, 1), table)
 
 
+def records_fastwarc_reads_past() -> list[bytes]:
+    """Five records; in the second (a response with a block digest) a NUL stands over the
+    CR of the blank line that ends its WARC header. FastWARC then takes the HTTP head for
+    more header lines, so the block it reads starts later by the head's length: with the
+    head padded to the length of the request record after it, that block runs exactly
+    over the request, and FastWARC returns the record after it, without an error."""
+    block = http_response(LONG_PAGE, headers={"Content-Type": "text/html", "X-Pad": "p" * 177})
+    damaged = warc_record("response", block, content_type="application/http", digest=True)
+    header_end = damaged.index(b"\r\n\r\n")
+    damaged = damaged[: header_end + 2] + b"\x00" + damaged[header_end + 3 :]
+    request = warc_record("request", b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
+    return [response(PAGE), damaged, request, response(PAGE), response(PAGE)]
+
+
+@pytest.mark.parametrize("chunk_records", [None, 1, 2])
+def test_a_record_fastwarc_reads_past_is_not_lost(tmp_path, chunk_records):
+    # bench/fuzz.py round 1940: the request was lost. Now the damaged response (its
+    # digest fails, a record starts inside its block) is the read error, the rest is read.
+    records = records_fastwarc_reads_past()
+    path = write_warc(tmp_path / "read_past.warc", records)
+    starts = [sum(map(len, records[:i])) for i in range(5)]
+    with path.open("rb") as f:  # the premise: FastWARC alone passes over the request
+        assert [r.stream_pos for r in ArchiveIterator(f, parse_http=False)] == [
+            starts[0],
+            starts[1],
+            starts[3],
+            starts[4],
+        ]
+    if chunk_records is None:
+        table = read_file(str(path), MAX)
+    else:
+        table = read_in_chunks(path, chunk_records)
+    assert table.column(S.OFFSET).to_pylist() == starts
+    assert table.column(S.DROP_REASON).to_pylist() == [
+        None,
+        Reason.READ_ERROR,
+        Reason.NOT_A_DOCUMENT,
+        None,
+        None,
+    ]
+    ids = table.column(S.ID).to_pylist()
+    assert all(ids[i].encode() in records[i] for i in (0, 2, 3, 4))
+
+
 def test_not_a_warc_file(tmp_path):
     path = tmp_path / "notes.warc"
     path.write_text("just some text\nWARC is a format\n")
