@@ -546,6 +546,25 @@ def test_a_record_fastwarc_reads_past_is_not_lost(tmp_path, chunk_records):
     assert all(ids[i].encode() in records[i] for i in (0, 2, 3, 4))
 
 
+def test_a_block_without_its_status_line_gives_back_the_record_it_ran_over(tmp_path):
+    # bench/fuzz.py round 440: bytes deleted at the start of a response's block (its HTTP
+    # status line with them) let its declared block run over the request after it, the
+    # last record of the file. The response is the read error; the request is read.
+    request = warc_record("request", b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
+    records = [response(PAGE), response(LONG_PAGE), request]
+    block = records[1].index(b"HTTP/1.1")
+    damaged = records[1][:block] + records[1][block + len(request) :]
+    path = write_warc(tmp_path / "no_status.warc", [records[0], damaged, request])
+    table = read_file(str(path), MAX)
+    assert table.column(S.DROP_REASON).to_pylist() == [
+        None,
+        Reason.READ_ERROR,
+        Reason.NOT_A_DOCUMENT,
+    ]
+    assert table.column(S.ID).to_pylist()[2].encode() in request
+    assert same_rows(read_in_chunks(path, 1), table)
+
+
 def test_not_a_warc_file(tmp_path):
     path = tmp_path / "notes.warc"
     path.write_text("just some text\nWARC is a format\n")
