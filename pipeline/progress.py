@@ -38,10 +38,13 @@ class Progress:
     def line(self, done: int, detail: str = "") -> str:
         elapsed = time.perf_counter() - self.start
         rate = done / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - done) / rate if rate > 0 else float("nan")
+        # The total is the scan's count of records; reading can find more rows (bytes that
+        # are no record become a read_error row each): never "5/4", never a negative ETA.
+        total = max(self.total, done)
+        eta = (total - done) / rate if rate > 0 else float("nan")
         tail = f", {detail}" if detail else ""
         return (
-            f"  {self.phase}: {done:,}/{self.total:,} {self.unit}{tail}, "
+            f"  {self.phase}: {done:,}/{total:,} {self.unit}{tail}, "
             f"{rate:,.1f} {self.unit}/s, elapsed {_duration(elapsed)}, ETA {_duration(eta)}"
         )
 
