@@ -378,19 +378,21 @@ class _View:
             return False
         block_start = previous + blank.end()
         block_end = block_start + length
-        if block_end < start and self.next_record_start(block_end - 1, start) is not None:
-            return True
-        if self.next_record_start(block_start, min(block_end, start)) is None:
+        # From block_end - 1 when the block is empty: a record may start right at its end.
+        first = self.next_record_start(min(block_start, block_end - 1), start)
+        if first is None:
             return False
+        if first >= block_end:
+            return True  # a record start after the block
+        # A record start inside the block: payload, unless the block does not end cleanly
+        # (FastWARC skipped bytes after it, a record start among them or not) or fails its
+        # digest.
         if block_end < start and not self.is_blank(block_end, start):
-            return True  # and FastWARC skipped the bytes after the block: not a clean end
+            return True
         digest = _BLOCK_DIGEST.search(head, 0, blank.start() + 2)
-        hasher = _digest_hasher(digest.group(1)) if digest else None
-        if hasher is None:
-            return False
-        for piece in self._pieces(block_start, block_end):
-            hasher.update(piece)
-        return not _digest_matches(digest.group(1), hasher)
+        return (
+            bool(digest) and self.digest_matches(digest.group(1), block_start, block_end) is False
+        )
 
     def next_record_start(self, after: int, limit: int) -> int | None:
         """The first position in (after, limit) where a WARC record starts, or None."""
@@ -456,12 +458,18 @@ class _View:
         end = block_end + len(trailer) - len(trailer.lstrip(b"\r\n"))
         digest_ok = None
         if verify_digest and digest:
-            hasher = _digest_hasher(digest)
-            if hasher is not None:
-                for piece in self._pieces(start + header_length, block_end):
-                    hasher.update(piece)
-                digest_ok = _digest_matches(digest, hasher)
+            digest_ok = self.digest_matches(digest, start + header_length, block_end)
         return _Framing(True, end, digest_ok)
+
+    def digest_matches(self, digest: bytes, start: int, stop: int) -> bool | None:
+        """Whether the bytes in [start, stop) have this WARC digest; None for an algorithm
+        hashlib does not know."""
+        hasher = _digest_hasher(digest)
+        if hasher is None:
+            return None
+        for piece in self._pieces(start, stop):
+            hasher.update(piece)
+        return _digest_matches(digest, hasher)
 
     def _pieces(self, start: int, stop: int) -> Iterator[bytes]:
         self.file.seek(start)
