@@ -29,8 +29,12 @@ Rerunning the same command on the same --output resumes: finished chunks are not
 """
 
 
+READ_ERRORS_SHOWN = 3
+
+
 def _format_summary(summary, top_languages: int = 15) -> str:
     from pipeline.progress import summary_table
+    from pipeline.schema import Reason
 
     lines = [
         f"shards:    {Path(summary.output) / 'shards'}  ({summary.shards} file(s))",
@@ -41,6 +45,11 @@ def _format_summary(summary, top_languages: int = 15) -> str:
     ]
     for reason, n in sorted(summary.rejected_by_reason.items(), key=lambda kv: -kv[1]):
         lines.append(f"           {n:>9,}  {reason}")
+        if reason == Reason.READ_ERROR:  # why, for the first few (stats.json: all messages)
+            for row in summary.read_error_examples[:READ_ERRORS_SHOWN]:
+                lines.append(
+                    f"                      {row['source']}@{row['offset']}: {row['drop_detail']}"
+                )
     lines.append(f"tokens:    {summary.tokens:,}")
     langs = sorted(summary.languages.items(), key=lambda kv: (-kv[1]["tokens"], kv[0]))
     lines.append(f"languages: {len(langs)} (docs, tokens)")

@@ -496,6 +496,7 @@ class RunSummary:
     resumed_chunks: int = 0
     processed_chunks: int = 0
     already_complete: bool = False
+    read_error_examples: list = field(default_factory=list)  # stats.json's first few
 
 
 def _prepare_output(out: Path, files: list[str], cfg: Config) -> Path:
@@ -772,6 +773,7 @@ def write_outputs(
     by_stage_reason: Counter = Counter()
     by_record_type: Counter = Counter()
     rejected_weight: Counter = Counter()  # chars and tokens of rejected rows with text
+    read_errors: dict = {"by_detail": Counter(), "examples": []}
     records = 0
     rejected_files = []
 
@@ -814,6 +816,7 @@ def write_outputs(
                     pa.nulls(rejected.num_rows, pa.large_string()),
                 )
             by_reason.update(rejected[S.DROP_REASON].to_pylist())
+            _note_read_errors(read_errors, rejected)
             rejected_weight["chars"] += pc.sum(rejected[S.TEXT_CHARS]).as_py() or 0
             rejected_weight["tokens"] += pc.sum(rejected[S.N_TOKENS]).as_py() or 0
             by_stage_reason.update(
@@ -849,6 +852,10 @@ def write_outputs(
         "rejected_by_reason": dict(sorted(by_reason.items())),
         "rejected_by_stage": dict(sorted(by_stage_reason.items())),
         "records_by_type": dict(sorted(by_record_type.items())),
+        "read_errors": {
+            "by_detail": dict(read_errors["by_detail"].most_common()),
+            "examples": read_errors["examples"],
+        },
         "inputs": [{"source": files[i], "records": rows_per_file[i]} for i in range(len(files))],
     }
     # docs removed by each dedup pass, cluster size histograms (dedup/barrier.py)
@@ -893,6 +900,19 @@ def write_outputs(
     crash_point("write_phase:manifest")
     write_manifest(out, manifest)
     return manifest, stats
+
+
+# stats.json "read_errors": rows per reader message, and the first rows in input order, so
+# a user sees why records could not be read without opening rejected/ (the CLI prints a few).
+READ_ERROR_EXAMPLES = 10
+
+
+def _note_read_errors(read_errors: dict, rejected: pa.Table) -> None:
+    rows = rejected.filter(pc.equal(rejected[S.DROP_REASON], S.Reason.READ_ERROR))
+    for row in rows.select([S.SOURCE, S.OFFSET, S.ID, S.DROP_DETAIL]).to_pylist():
+        read_errors["by_detail"][row[S.DROP_DETAIL] or "?"] += 1
+        if len(read_errors["examples"]) < READ_ERROR_EXAMPLES:
+            read_errors["examples"].append(row)
 
 
 def with_text_chars(docs: pa.Table) -> pa.Table:
@@ -964,6 +984,7 @@ def _add_repeats(writer, rebalancer, table: pa.Table, languages) -> None:
 def summary_from_manifest(manifest: dict, out: Path) -> RunSummary:
     totals = manifest["totals"]
     report = out / rebalance.REPORT_FILE
+    stats = json.loads((out / STATS_FILE).read_text()) if (out / STATS_FILE).exists() else {}
     return RunSummary(
         output=str(out),
         records=totals["records"],
@@ -975,4 +996,5 @@ def summary_from_manifest(manifest: dict, out: Path) -> RunSummary:
         rejected_by_reason=manifest["rejected"]["by_reason"],
         repeats=totals.get("repeats", 0),
         rebalance=json.loads(report.read_text()) if report.exists() else {},
+        read_error_examples=stats.get("read_errors", {}).get("examples", []),
     )

@@ -86,6 +86,11 @@ DOMAIN_MATCH = "domain_match"  # the URL rule that matched, e.g. "ut1:shopping:e
 # --- Fate of the row ---------------------------------------------------------------------
 DROP_REASON = "drop_reason"  # null while the row is alive; first reason wins
 DROP_STAGE = "drop_stage"  # name of the stage that set drop_reason
+# What went wrong, in words, where the reason alone does not say: the reader's message for
+# a read_error row ("record is cut short", "gzip body does not decode" ...); null otherwise.
+# Added within manifest format_version 2 (a column more in rejected/; the shards and every
+# other column are as they were, so readers of older runs must not require it).
+DROP_DETAIL = "drop_detail"
 
 
 class Reason:
@@ -202,6 +207,7 @@ RAW_SCHEMA = pa.schema(
         (PAYLOAD, pa.large_binary()),
         (DROP_REASON, pa.string()),
         (DROP_STAGE, pa.string()),
+        (DROP_DETAIL, pa.string()),
     ]
 )
 
@@ -226,6 +232,7 @@ DOC_SCHEMA = pa.schema(
         *DOMAIN_FIELDS,
         (DROP_REASON, pa.string()),
         (DROP_STAGE, pa.string()),
+        (DROP_DETAIL, pa.string()),
         (TEXT_HASH, pa.binary(16)),
         (TEXT_CHARS, pa.int32()),
         (MINHASH, pa.list_(pa.uint32())),
@@ -271,6 +278,7 @@ REJECTED_SCHEMA = pa.schema(
         (LANG_SCORE, pa.float32()),
         (DROP_STAGE, pa.string()),
         (DROP_REASON, pa.string()),
+        (DROP_DETAIL, pa.string()),  # not in rejected/ of runs older than the column
         (TEXT, pa.large_string()),
         *FILTER_SCORE_FIELDS,
         *DOMAIN_FIELDS,

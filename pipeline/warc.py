@@ -28,7 +28,7 @@ Bad input never raises and is never dropped silently. FastWARC stops for good at
 first bytes it cannot parse, so the reader restarts it at the next record start it can
 find: the next gzip member that opens with "WARC/" (files with one gzip member per record,
 the Common Crawl layout), or the next line starting "WARC/" (uncompressed files). Each
-problem becomes one READ_ERROR row:
+problem becomes one READ_ERROR row, its message in `drop_detail`:
 
 - a record that is cut short, lacks Content-Length, has an unparseable HTTP head, or whose
   Content-Length runs past the next record (or fails its WARC-Block-Digest, checked only
@@ -283,14 +283,32 @@ def _recover(
             if framing.end < stop and not view.is_blank(framing.end, stop):
                 report(_Problem(framing.end, error or "unreadable bytes", blame_last_record=False))
             return resume
-    why = "block digest does not match" if framing.digest_ok is False else "record is cut short"
-    message = f"{error}; {why}" if error else why
-    report(_Problem(last, message, blame_last_record=True))
+    report(_Problem(last, _why_broken(view, last, error), blame_last_record=True))
     return resume
+
+
+def _why_broken(view: _View, start: int, error: str | None) -> str:
+    """Why the record at `start` is a read error, in words (its row's drop_detail). Its
+    framing is checked against the whole file here, not the chunk: how far a chunk lets it
+    look must not change a row (reading all chunks gives the rows of reading the file)."""
+    framing = view.framing(start, view.size, verify_digest=True)
+    if not framing.complete:
+        why = "record is cut short"  # (its block runs past the end of the file)
+    elif framing.digest_ok is False:
+        why = "block digest does not match"
+    else:
+        why = "its declared block runs over the next record"
+    return f"{error}; {why}" if error else why
 
 
 class _BrokenStream(Exception):
     """Raised by a visitor when a record's payload cannot be read: stop this iterator."""
+
+
+class _Unreadable(Exception):
+    """Raised while classifying a record that cannot be read although the stream around it
+    is sound (no Content-Length, an HTTP head that does not parse, a body that does not
+    decode): the record becomes a read_error row with this message, the walk goes on."""
 
 
 # --- The bytes being walked: a file, or a decompressed copy of it -------------------------
@@ -715,6 +733,7 @@ class _Rows:
         self.content_types: list[str | None] = []
         self.payloads: list[bytes | None] = []
         self.reasons: list[str | None] = []
+        self.details: list[str | None] = []  # a read_error's message (schema.DROP_DETAIL)
 
     def add_record(self, record: WarcRecord) -> None:
         offset = record.stream_pos
@@ -726,8 +745,11 @@ class _Rows:
             # the record's own): the row is then named by its offset.
             ids = headers.get_multiple("WARC-Record-ID")
             row_id = ids[0] if len(ids) > 1 else f"{self.source}@{offset}"
-            self._append(row_id, None, None, offset, None, None, None, None, Reason.READ_ERROR)
-            raise _BrokenStream("record header cut short, running into the next record's")
+            message = "record header cut short, running into the next record's"
+            self._append(
+                row_id, None, None, offset, None, None, None, None, Reason.READ_ERROR, message
+            )
+            raise _BrokenStream(message)
         row_id = record.record_id or f"{self.source}@{offset}"
         url = _clean_uri(headers.get("WARC-Target-URI"))
         date = headers.get("WARC-Date")
@@ -737,11 +759,22 @@ class _Rows:
         record_type = record_type[0].lower() if record_type else ""
         try:
             classified = _classify(record, self.max_payload_bytes)
-        except _BrokenStream:  # the walk reports it (and blames this row) once it recovers
+        except (_Unreadable, _BrokenStream) as exc:
             self._append(
-                row_id, url, date, offset, record_type, None, None, None, Reason.READ_ERROR
+                row_id,
+                url,
+                date,
+                offset,
+                record_type,
+                None,
+                None,
+                None,
+                Reason.READ_ERROR,
+                str(exc),
             )
-            raise
+            if isinstance(exc, _BrokenStream):
+                raise  # the walk reports it (and blames this row) once it recovers
+            return  # this record only: the walk goes on
         self._append(row_id, url, date, offset, record_type, *classified)
 
     def _append(
@@ -755,6 +788,7 @@ class _Rows:
         content_type: str | None,
         payload: bytes | None,
         reason: str | None,
+        detail: str | None = None,
     ) -> None:
         self.ids.append(row_id)
         self.urls.append(url)
@@ -765,20 +799,21 @@ class _Rows:
         self.content_types.append(content_type)
         self.payloads.append(payload)
         self.reasons.append(reason)
+        self.details.append(detail)
 
     def add_problem(self, problem: _Problem) -> None:
         self._log(problem.offset, problem.message)
         if problem.blame_last_record:
             self.reasons[-1] = Reason.READ_ERROR
             self.payloads[-1] = None
+            self.details[-1] = problem.message
         else:
-            self.add_gap(problem.offset)
+            self.add_gap(problem.offset, problem.message)
 
-    def add_gap(self, offset: int) -> None:
+    def add_gap(self, offset: int, message: str) -> None:
         """A row for bytes that are no record: id "<source>@<offset>", no record type."""
-        self._append(
-            f"{self.source}@{offset}", None, None, offset, None, None, None, None, Reason.READ_ERROR
-        )
+        row_id = f"{self.source}@{offset}"
+        self._append(row_id, None, None, offset, None, None, None, None, Reason.READ_ERROR, message)
 
     def _log(self, offset: int, message: str) -> None:
         log.warning("%s@%d: read error: %s", self.source, offset, message)
@@ -799,6 +834,7 @@ class _Rows:
                 S.PAYLOAD: _binary_array(self.payloads),
                 S.DROP_REASON: self.reasons,
                 S.DROP_STAGE: stages,
+                S.DROP_DETAIL: self.details,
             },
             schema=S.RAW_SCHEMA,
         )
@@ -846,7 +882,7 @@ _Classified = tuple[int | None, str | None, bytes | None, str | None]
 def _classify(record: WarcRecord, max_bytes: int) -> _Classified:
     declared_length = record.headers.get("Content-Length")
     if declared_length is None or not declared_length.strip().isdigit():
-        return None, None, None, Reason.READ_ERROR  # header cut off or not a WARC header
+        raise _Unreadable("no Content-Length")  # header cut off or not a WARC header
     record_type = record.record_type
     if record_type == WarcRecordType.response:
         if _holds_http(record):
@@ -865,7 +901,7 @@ def _classify(record: WarcRecord, max_bytes: int) -> _Classified:
             return None, None, None, Reason.HTML_TOO_LARGE
         payload = _read(record)
         if len(payload) < record.content_length:
-            return None, None, None, Reason.READ_ERROR
+            raise _Unreadable("record is cut short")
         return None, None, payload, None
     if record_type == WarcRecordType.revisit:
         return None, None, None, Reason.REVISIT
@@ -889,8 +925,8 @@ def _classify_http_response(record: WarcRecord, max_bytes: int) -> _Classified:
         # quirks_mode: accept LF-only HTTP heads (ClueWeb09); without it the whole head of
         # such a page ends up in the body and its Content-Type is lost.
         record.parse_http(quirks_mode=True)
-    except _READ_ERRORS:
-        return None, None, None, Reason.READ_ERROR
+    except _READ_ERRORS as exc:
+        raise _Unreadable(f"HTTP head does not parse: {exc or type(exc).__name__}") from None
     http = record.http_headers
     status = http.status_code
     content_type = http.get("Content-Type")
@@ -930,7 +966,7 @@ def _html_payload(
         return None, Reason.HTML_TOO_LARGE
     body = head + _read(record)
     if len(body) < length:
-        return None, Reason.READ_ERROR  # the record is cut short
+        raise _Unreadable("record is cut short")
     if encoded:
         body, reason = _undo_http_encodings(body, chunked, codings, max_bytes)
         if reason is not None:
@@ -979,8 +1015,9 @@ def _undo_http_encodings(
 ) -> tuple[bytes | None, str | None]:
     """Undo transfer and content encodings still applied to an HTTP body.
 
-    Returns (body, None) or (None, reason). Headers that lie (the bytes are already plain)
-    are ignored; a cut-off compressed or chunked body keeps what could be decoded.
+    Returns (body, None) or (None, HTML_TOO_LARGE); raises _Unreadable for a coding that
+    does not decode. Headers that lie (the bytes are already plain) are ignored; a cut-off
+    compressed or chunked body keeps what could be decoded.
     """
     if chunked:
         body = _dechunk(body)
@@ -994,10 +1031,10 @@ def _undo_http_encodings(
                 decoded = BrotliReader(io.BytesIO(body)).read(max_bytes + 1)
             except OSError:
                 decoded = None
-        else:
-            decoded = None  # zstd, compress, nonsense: not supported
+        else:  # zstd, compress, nonsense
+            raise _Unreadable(f"Content-Encoding {coding!r} is not supported")
         if decoded is None:
-            return None, Reason.READ_ERROR
+            raise _Unreadable(f"body does not decode as Content-Encoding {coding}")
         if len(decoded) > max_bytes:
             return None, Reason.HTML_TOO_LARGE
         body = decoded

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import schema as S
+from pipeline.cli import _format_summary
 from pipeline.config import load_config
 from pipeline.runner import run
 from pipeline.shards import ShardReader, read_manifest
@@ -210,3 +211,28 @@ def test_every_charset_case_decodes_to_the_right_text(nasty_run):
     for name, (text, _, _) in CHARSET_PAGES.items():
         first_sentence = text.split("。")[0].split(". ")[0]
         assert first_sentence in texts[f"http://charset.example/{name}"], name
+
+
+def test_read_errors_say_why(nasty_run):
+    # Each read_error row carries the reader's message (drop_detail), and only those rows;
+    # stats.json counts the messages and lists the first rows; the CLI summary shows some.
+    out, summary, _ = nasty_run
+    stats = json.loads((out / "stats.json").read_text())
+    rows = pq.read_table(out / "rejected").to_pylist()
+    details = {
+        r[S.URL] or f"{Path(r[S.SOURCE]).name}@{r[S.OFFSET]}": r[S.DROP_DETAIL] for r in rows
+    }
+    assert all(bool(r[S.DROP_DETAIL]) == (r[S.DROP_REASON] == S.Reason.READ_ERROR) for r in rows)
+    assert details["empty.warc.gz@0"] == "empty file"
+    assert "cut short" in details["http://cut.example/"]
+    assert "cut short" in details["http://liar.example/"]
+    read_errors = stats["read_errors"]
+    assert sum(read_errors["by_detail"].values()) == stats["rejected_by_reason"]["read_error"]
+    examples = read_errors["examples"]
+    assert len(examples) == stats["rejected_by_reason"]["read_error"]  # fewer than the cap
+    inputs = [i["source"] for i in stats["inputs"]]
+    places = [(inputs.index(e[S.SOURCE]), e[S.OFFSET]) for e in examples]
+    assert places == sorted(places)  # input order
+    text = _format_summary(summary)
+    first = examples[0]
+    assert f"{first[S.SOURCE]}@{first[S.OFFSET]}: {first[S.DROP_DETAIL]}" in text

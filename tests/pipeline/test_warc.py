@@ -63,6 +63,12 @@ def same_rows(a: pa.Table, b: pa.Table) -> bool:
     return a.equals(b)
 
 
+def says_why_on_read_errors_only(table: pa.Table) -> bool:
+    """Every read_error row has a message (drop_detail); no other row has one."""
+    rows = zip(table[S.DROP_REASON].to_pylist(), table[S.DROP_DETAIL].to_pylist(), strict=True)
+    return all(bool(detail) == (reason == Reason.READ_ERROR) for reason, detail in rows)
+
+
 # --- Hand-made WARC files ---------------------------------------------------------------
 
 _counter = iter(range(1, 10**6))
@@ -362,6 +368,41 @@ def test_whole_file_gzip_is_one_chunk_with_decompressed_offsets(tmp_path):
     assert table.column(S.OFFSET).to_pylist()[:3] == [0, 764, 1428]
 
 
+def test_read_errors_say_why(tmp_path):
+    # drop_detail: the reader's message on read_error rows, null on every other row.
+    html = {"Content-Type": "text/html"}
+    records = [
+        response(b"\x28\xb5\x2f\xfd" + PAGE, headers={**html, "Content-Encoding": "zstd"}),
+        response(b"\x1f\x8b\x08\x00garbage" * 20, headers={**html, "Content-Encoding": "gzip"}),
+        response(PAGE),
+        response(PAGE, status=404),
+    ]
+    rows = read_file(str(write_warc(tmp_path / "why.warc.gz", records)), MAX).to_pylist()
+    assert [r[S.DROP_DETAIL] for r in rows] == [
+        "Content-Encoding 'zstd' is not supported",
+        "body does not decode as Content-Encoding gzip",
+        None,
+        None,
+    ]
+    empty = tmp_path / "empty.warc"
+    empty.write_bytes(b"")
+    assert read_file(str(empty), MAX)[S.DROP_DETAIL].to_pylist() == ["empty file"]
+    cut = tmp_path / "cut.warc"
+    cut.write_bytes(CC_PLAIN[:20000])  # inside the first response's payload
+    assert read_file(str(cut), MAX)[S.DROP_DETAIL].to_pylist()[-1] == "record is cut short"
+
+
+def test_a_read_errors_detail_does_not_depend_on_the_chunking(tmp_path):
+    # bench/fuzz.py: 40 bytes deleted in the first response's WARC header. Read whole, the
+    # record's framing reaches its digest (which fails); read a record per chunk, it stops
+    # at the chunk's end (it looked cut short). The detail is now the file's view in both.
+    path = tmp_path / "deleted.warc"
+    path.write_bytes(CC_PLAIN[:1967] + CC_PLAIN[2007:])
+    table = read_file(str(path), MAX)
+    assert "block digest does not match" in table[S.DROP_DETAIL].to_pylist()[2]
+    assert same_rows(read_in_chunks(path, 1), table)
+
+
 def test_empty_file_is_one_read_error(tmp_path):
     empty = tmp_path / "empty.warc.gz"
     empty.write_bytes(b"")
@@ -405,6 +446,7 @@ def test_garbage_becomes_one_read_error_row_and_every_record_survives(tmp_path, 
     records = table.filter(pc.is_valid(table[S.RECORD_TYPE]))
     assert records.column(S.ID).to_pylist() == clean.column(S.ID).to_pylist()
     assert records.column(S.PAYLOAD).to_pylist() == clean.column(S.PAYLOAD).to_pylist()
+    assert says_why_on_read_errors_only(table)
     for chunk_records in (1, 6):
         assert same_rows(read_in_chunks(path, chunk_records), table)
 
@@ -452,6 +494,7 @@ def test_truncated_files(tmp_path, name, data, rows, last_reason):
     assert table.num_rows == rows
     assert table.column(S.DROP_REASON).to_pylist()[-1] == last_reason
     assert table.column(S.DROP_REASON).to_pylist()[0] == Reason.NOT_A_DOCUMENT  # warcinfo
+    assert says_why_on_read_errors_only(table)
     assert same_rows(read_in_chunks(path, 1), table)
 
 
@@ -603,6 +646,7 @@ def test_third_party_edge_cases(relative, expected):
     path = shared(relative)
     table = read_file(str(path), MAX)
     assert dict(reasons(table)) == expected
+    assert says_why_on_read_errors_only(table)
     # record types are WARC-Type tokens, even from headers read as one line (LF-only)
     assert all(t is None or t.isalpha() for t in table.column(S.RECORD_TYPE).to_pylist())
     assert same_rows(read_in_chunks(path, 1), table)
