@@ -648,6 +648,37 @@ def _build(cls: type, data: Any, prefix: str = "") -> Any:
     return cls(**kwargs)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping. YAML forbids it, and
+    PyYAML would keep the last value without a word: a `langid:` section written twice
+    loses the first one's settings."""
+
+    def construct_mapping(self, node, deep=False):
+        first_line: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # "<<: *defaults": keys given next to it override, as YAML means
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                seen = key in first_line
+            except TypeError:  # an unhashable key: PyYAML's own error follows
+                break
+            if seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first on line {first_line[key]}), again",
+                    key_node.start_mark,
+                )
+            first_line[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
+def parse_yaml(text: str) -> Any:
+    """yaml.safe_load, except that a key given twice in one mapping is an error."""
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def yaml_problem(exc: yaml.YAMLError) -> str:
     """PyYAML's error on one line: its problem and where, without the caret excerpt."""
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -668,7 +699,7 @@ def apply_override(data: dict, assignment: str) -> None:
     if not all(part.strip() for part in parts):
         raise ConfigError(f"--set {assignment!r}: empty part in key {key!r}")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = parse_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
         raise ConfigError(f"{key}: cannot parse value {raw!r}: {yaml_problem(exc)}") from None
     node = data
@@ -724,7 +755,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
         try:
-            data = yaml.safe_load(text) or {}
+            data = parse_yaml(text) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
     for assignment in overrides:

@@ -72,7 +72,7 @@ def _expand_local(pattern: str) -> list[str]:
             if os.path.isdir(match):
                 files.extend(_walk_local_dir(match))
             elif is_warc_name(match):
-                files.append(match)
+                files.append(_readable(match))
         if not files:
             if matches:
                 what = f"{len(matches)} paths but no *.warc[.gz]/*.wet[.gz] file"
@@ -86,10 +86,22 @@ def _expand_local(pattern: str) -> list[str]:
             raise InputError(f"input directory {pattern!r} holds no *.warc[.gz]/*.wet[.gz] file")
         return files
     if os.path.isfile(pattern):
-        if not os.access(pattern, os.R_OK):
-            raise InputError(f"input file {pattern!r} is not readable")
-        return [pattern]
+        return [_readable(pattern)]
+    if os.path.islink(pattern):
+        _readable(pattern)  # raises: a link to nothing
     raise InputError(f"input {pattern!r} does not exist")
+
+
+def _readable(path: str) -> str:
+    """`path`, once it is known to be a file this process can read; else InputError, so a
+    run stops before any work rather than at the file, after Ray has started."""
+    if os.path.islink(path) and not os.path.exists(path):
+        raise InputError(
+            f"input file {path!r} is a symbolic link to {os.readlink(path)!r}, which does not exist"
+        )
+    if not os.access(path, os.R_OK):
+        raise InputError(f"input file {path!r} is not readable")
+    return path
 
 
 def _walk_local_dir(directory: str) -> list[str]:
@@ -101,7 +113,7 @@ def _walk_local_dir(directory: str) -> list[str]:
         raise InputError(f"cannot list input directory {directory!r}: permission denied")
     files = []
     for root, _dirs, names in os.walk(directory, onerror=fail):
-        files.extend(os.path.join(root, name) for name in names if is_warc_name(name))
+        files.extend(_readable(os.path.join(root, name)) for name in names if is_warc_name(name))
     return files
 
 

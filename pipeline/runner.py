@@ -361,6 +361,35 @@ def starts_local_ray(ray_address: str | None) -> bool:
     return not (ray.is_initialized() or ray_address or os.environ.get("RAY_ADDRESS"))
 
 
+# How long a Ray address may take to accept a TCP connection before the run gives up on it.
+RAY_CONNECT_SECONDS = 10.0
+
+
+def check_ray_address(ray_address: str | None) -> None:
+    """Raise RunError, before any work, when the cluster address a run is to join
+    (--ray-address, else RAY_ADDRESS) does not accept a TCP connection. Ray itself would
+    retry a refused address for more than ten minutes here (and one that answers but is
+    no Ray for ~20 s), then raise with a traceback. "auto" and addresses without a port
+    are left to Ray."""
+    import socket
+
+    if not ray_address and not os.environ.get("RAY_ADDRESS"):
+        return
+    where = "--ray-address" if ray_address else "RAY_ADDRESS"
+    address = ray_address or os.environ["RAY_ADDRESS"]
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), RAY_CONNECT_SECONDS).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise RunError(
+            f"{where} {address}: cannot connect ({reason}); check the address, or leave "
+            f"{where} out to run on a local Ray"
+        ) from None
+
+
 def init_ray(ray_address: str | None, num_cpus: int | None) -> int:
     """Start (or join) Ray; return the number of CPUs to use."""
     import logging
@@ -384,7 +413,14 @@ def init_ray(ray_address: str | None, num_cpus: int | None) -> int:
             )
     elif not ray.is_initialized():
         address = ray_address or os.environ["RAY_ADDRESS"]
-        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        except ConnectionError as exc:  # after Ray's own retries (~20-40 s here)
+            where = "--ray-address" if ray_address else "RAY_ADDRESS"
+            raise RunError(
+                f"{where} {address}: no Ray cluster answered ({exc}); check the address, "
+                f"or leave {where} out to run on a local Ray"
+            ) from None
     available = int(ray.cluster_resources().get("CPU", 1))
     return max(1, min(available, num_cpus or available))
 
@@ -553,6 +589,8 @@ def run(
     files = expand_inputs(inputs)
     tokenizer_info = check_models(cfg)
     check_cross_key_config(cfg)
+    if not starts_local_ray(ray_address):
+        check_ray_address(ray_address)
     out = Path(output)
     work = _prepare_output(out, files, cfg)
     parts_dir = work / "docs"

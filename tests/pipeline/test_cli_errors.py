@@ -148,3 +148,49 @@ def test_min_above_max_is_checked_for_a_config_built_in_code():
         ConfigError, match=r"min_mean_word_length \(12.0\) is above \S*max_mean_word_length"
     ):
         runner.check_cross_key_config(config_from_dict(data))
+
+
+def test_a_key_given_twice_in_a_config_file(no_ray, sample_dir, tmp_path, capsys):
+    # PyYAML keeps the last of two equal keys; the first section's settings were lost.
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("langid:\n  min_score: 0.5\nfilters: {}\nlangid:\n  languages: [en]\n")
+    inner = tmp_path / "inner.yaml"
+    inner.write_text("langid:\n  min_score: 0.5\n  min_score: 0.7\n")
+    out = tmp_path / "never"
+    for config, key, first, again in [(twice, "langid", 1, 4), (inner, "min_score", 2, 3)]:
+        code = main(["run", str(config), "--input", str(sample_dir), "--output", str(out)])
+        assert code == 2
+        assert_one_line_error(
+            capsys.readouterr().err,
+            f"{config}: not valid YAML: duplicate key {key!r} (first on line {first}), again "
+            f"(line {again},",
+        )
+    code, err = run_cli(capsys, sample_dir, out, "--set", "langid.languages={a: 1, a: 2}")
+    assert code == 2
+    assert_one_line_error(err, "langid.languages: cannot parse value", "duplicate key 'a'")
+    assert not out.exists()
+
+
+def test_yaml_merge_keys_may_be_overridden():
+    from pipeline.config import parse_yaml
+
+    text = "base: &b {min_score: 0.5, languages: [en]}\nlangid:\n  <<: *b\n  min_score: 0.7\n"
+    assert parse_yaml(text)["langid"] == {"min_score": 0.7, "languages": ["en"]}
+
+
+def test_a_ray_address_nothing_listens_on(no_ray, sample_dir, tmp_path, capsys, monkeypatch):
+    # Before, Ray retried such an address for more than ten minutes, then a traceback.
+    import socket
+
+    with socket.socket() as probe:  # a local port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    out = tmp_path / "never"
+    code, err = run_cli(capsys, sample_dir, out, "--ray-address", address)
+    assert code == 2
+    assert_one_line_error(err, f"--ray-address {address}: cannot connect (Connection refused)")
+    monkeypatch.setenv("RAY_ADDRESS", f"ray://{address}")
+    code, err = run_cli(capsys, sample_dir, out)
+    assert code == 2
+    assert_one_line_error(err, f"RAY_ADDRESS ray://{address}: cannot connect")
+    assert not out.exists()

@@ -112,6 +112,17 @@ def test_bad_patterns_fail_before_any_work(tree, monkeypatch, pattern, message):
         expand_inputs([])
 
 
+def test_a_link_to_nothing_fails_before_any_work(tree):
+    # Before, the run started Ray and then stopped on a bare "[Errno 2] No such file".
+    link = tree / "sub" / "gone.warc.gz"
+    link.symlink_to(tree / "nowhere.warc.gz")
+    for pattern in (str(tree), str(tree / "**" / "*.warc.gz"), str(link)):
+        with pytest.raises(InputError, match="is a symbolic link to .*, which does not exist"):
+            expand_inputs([pattern])
+    link.unlink()
+    assert expand_inputs([str(tree)])  # the rest of the tree is fine
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can read any directory")
 def test_unreadable_directory(tree):
     locked = tree / "sub"
