@@ -267,7 +267,16 @@ def section_reasons(stats: dict, samples: dict) -> str:
     return hbar_chart(rows, "rows", PALETTE[3]) + "".join(table) + "".join(sampled)
 
 
-SAMPLE_FIELDS = (S.ID, S.URL, S.SOURCE, S.DROP_STAGE, S.DROP_REASON, S.LANG, S.LANG_SCORE)
+SAMPLE_FIELDS = (
+    S.ID,
+    S.URL,
+    S.SOURCE,
+    S.DROP_STAGE,
+    S.DROP_REASON,
+    S.DROP_DETAIL,
+    S.LANG,
+    S.LANG_SCORE,
+)
 
 
 def sample_html(row: dict) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import uuid
+from html import escape
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -15,6 +16,7 @@ import pytest
 from pipeline import schema as S
 from pipeline.cli import _format_summary
 from pipeline.config import load_config
+from pipeline.report import render
 from pipeline.runner import run
 from pipeline.shards import ShardReader, read_manifest
 from pipeline.tokenize import load_tokenizer
@@ -236,3 +238,6 @@ def test_read_errors_say_why(nasty_run):
     text = _format_summary(summary)
     first = examples[0]
     assert f"{first[S.SOURCE]}@{first[S.OFFSET]}: {first[S.DROP_DETAIL]}" in text
+    # the report's sampled read_error rows show theirs next to the reason
+    html = render(out)
+    assert any(f"drop_detail: <b>{escape(d)}</b>" in html for d in read_errors["by_detail"])
