@@ -32,7 +32,6 @@ import contextlib
 import json
 import os
 import shutil
-import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -485,65 +484,19 @@ def stop_ray() -> None:
     ray.shutdown()
 
 
-class EarlyScan:
-    """Scans input files in a thread of the driver while the main thread starts Ray.
+def scan_all(files: list[str], chunk_records: int) -> list[Chunk]:
+    """Cut every input file into chunks: one Ray task per file, in parallel once Ray is up.
 
-    Starting the embedded local Ray takes ~1.5 s here, most of it waiting for Ray's own
-    processes: ~0.5 of the 2 cores' 3.3 CPU-seconds go unused (~2.0 of 4.8 before
-    `quick_raylet_wait` cut Ray's second-long sleep). The chunk scan ran after
-    it, as Ray tasks (0.24 s on realpages' two files); here it runs in that wait, file
-    by file, in order, until `scan_all` takes the files not started yet for Ray tasks.
-    Only where crawlmill starts Ray itself: a cluster is joined in a fraction of a
-    second, and its files may be far from the driver."""
-
-    def __init__(self, files: list[str], chunk_records: int):
-        self.files, self.chunk_records = files, chunk_records
-        self.chunks: dict[int, list[Chunk]] = {}  # file index -> its chunks
-        self._next = 0  # the next file the thread takes
-        self._lock = threading.Lock()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._scan, name="early-scan", daemon=True)
-        self._thread.start()
-
-    def _take(self) -> int | None:
-        with self._lock:
-            if self._next >= len(self.files):
-                return None
-            self._next += 1
-            return self._next - 1
-
-    def _scan(self) -> None:
-        try:
-            while (i := self._take()) is not None:
-                self.chunks[i] = scan_chunks(self.files[i], i, self.chunk_records)
-        except BaseException as exc:  # noqa: BLE001 - raised again in the main thread
-            self._error = exc
-
-    def stop(self) -> list[int]:
-        """Take no more files; return the indexes of those not started."""
-        with self._lock:
-            left, self._next = list(range(self._next, len(self.files))), len(self.files)
-        return left
-
-    def result(self) -> dict[int, list[Chunk]]:
-        """The chunks of the files this thread scanned, once the one under way is done."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self.chunks
-
-
-def scan_all(files: list[str], chunk_records: int, early: EarlyScan | None = None) -> list[Chunk]:
-    """Cut every input file into chunks: one Ray task per file, except the files `early`
-    scanned (or is scanning) in the driver."""
+    (A thread of the driver once scanned files while Ray started; with the embedded Ray's
+    start down to ~0.8 s (`lean_local_ray`) it slowed that start more than it saved,
+    holding the GIL that ray.init's own Python needs: Ray up and the chunks known
+    1.33-1.43 s after the model checks with it, 1.21-1.26 s with tasks, five alternating
+    rounds on realpages' two files.)"""
     import ray
 
-    todo = early.stop() if early is not None else list(range(len(files)))
     scan = ray.remote(num_cpus=1)(scan_chunks)
-    refs = [scan.remote(files[i], i, chunk_records) for i in todo]
-    by_file = dict(early.result()) if early is not None else {}
-    by_file.update(zip(todo, ray.get(refs), strict=True))
-    return [chunk for i in range(len(files)) for chunk in by_file[i]]
+    refs = [scan.remote(path, i, chunk_records) for i, path in enumerate(files)]
+    return [chunk for chunks in ray.get(refs) for chunk in chunks]
 
 
 # --- The run ------------------------------------------------------------------------------
@@ -595,15 +548,13 @@ def _prepare_output(out: Path, files: list[str], cfg: Config) -> Path:
     return work
 
 
-def _load_or_scan_chunks(
-    work: Path, files: list[str], cfg: Config, early: EarlyScan | None = None
-) -> list[Chunk]:
+def _load_or_scan_chunks(work: Path, files: list[str], cfg: Config) -> list[Chunk]:
     """The chunk plan is saved on the first run and reused on resume, so a rerun with
     other engine settings still completes the same chunks."""
     plan = work / CHUNK_PLAN
     if plan.exists():
         return [Chunk(**c) for c in json.loads(plan.read_text())]
-    chunks = scan_all(files, cfg.engine.chunk_records, early)
+    chunks = scan_all(files, cfg.engine.chunk_records)
     with atomic_path(plan) as tmp:
         Path(tmp).write_text(json.dumps([asdict(c) for c in chunks]))
     return chunks
@@ -636,11 +587,6 @@ def run(
         summary.already_complete = True
         return summary
 
-    # The chunk scan starts in the driver while Ray starts (EarlyScan), unless the chunk
-    # plan is saved already (a resumed run) or Ray is joined rather than started.
-    early = None
-    if starts_local_ray(ray_address) and not (work / CHUNK_PLAN).exists():
-        early = EarlyScan(files, cfg.engine.chunk_records)
     workers = init_ray(ray_address, num_cpus)
     log(f"crawlmill {__version__}: {len(files)} input file(s), {workers} worker(s)")
     seconds: dict[str, float] = {}  # phase -> wall seconds (timings.json "seconds")
@@ -653,8 +599,8 @@ def run(
         seconds[name] = time.perf_counter() - start
         windows[name] = [start_clock, time.time()]
 
-    with phase("scan"):  # what is left of it once Ray is up
-        chunks = _load_or_scan_chunks(work, files, cfg, early)
+    with phase("scan"):
+        chunks = _load_or_scan_chunks(work, files, cfg)
     todo = [c for c in chunks if not (parts_dir / part_name(c)).exists()]
     total_records = sum(c.n_records for c in todo)
     log(
@@ -709,8 +655,6 @@ def run(
         "stage_cpu_seconds": dict(stage_cpu),
         "stage_wall_seconds": dict(stage_wall),
         "chunks_processed": len(todo),
-        # input files the driver scanned while Ray started (EarlyScan); the rest: Ray tasks
-        "files_scanned_while_ray_started": len(early.chunks) if early is not None else 0,
         "chunks_resumed": summary.resumed_chunks,
         # Ray node id -> chunks it processed in this invocation (work spread on a cluster)
         "chunks_per_node": dict(sorted(chunks_per_node.items())),

@@ -56,33 +56,21 @@ def test_the_local_ray_starts_no_monitor_log_monitor_or_api_server(ray_local):
         assert "lean_local_ray" not in getattr(Node, name).__qualname__, name
 
 
-def test_an_early_scan_gives_the_chunks_the_scan_tasks_give(ray_local, sample_dir):
-    # runner.EarlyScan scans files in the driver while Ray starts; scan_all sends the files
-    # it has not started to Ray tasks. Whichever did which file, the chunks are the same.
-    from pipeline.runner import EarlyScan, scan_all
+def test_the_scan_tasks_give_each_file_s_chunks_in_input_order(ray_local, sample_dir):
+    from pipeline.runner import scan_all
+    from pipeline.warc import scan_chunks
 
     files = sorted(str(path) for path in sample_dir.glob("*.gz"))
     by_tasks = scan_all(files, 16)
     assert len(files) == 4 and len(by_tasks) > 8
-
-    finished = EarlyScan(files, 16)
-    finished._thread.join()  # Ray was slow to start: the driver scanned every file
-    assert finished.stop() == []
-    assert scan_all(files, 16, finished) == by_tasks
-    assert sorted(finished.chunks) == [0, 1, 2, 3]
-
-    stopped = EarlyScan(files, 16)  # Ray was quick: the files left go to tasks
-    assert scan_all(files, 16, stopped) == by_tasks
+    assert by_tasks == [c for i, f in enumerate(files) for c in scan_chunks(f, i, 16)]
 
 
-def test_an_early_scan_error_reaches_the_driver(ray_local, sample_dir, tmp_path):
-    from pipeline.runner import EarlyScan, scan_all
+def test_a_scan_error_reaches_the_driver(ray_local, tmp_path):
+    from pipeline.runner import scan_all
 
-    files = [str(tmp_path)]  # a directory: scanning it fails as it does in a task
-    early = EarlyScan(files, 16)
-    early._thread.join()
-    with pytest.raises(IsADirectoryError):
-        scan_all(files, 16, early)
+    with pytest.raises(IsADirectoryError):  # a directory: scanning it fails in its task
+        scan_all([str(tmp_path)], 16)
 
 
 def test_the_raylet_wait_sees_the_running_node_and_not_an_unknown_one(ray_local):
