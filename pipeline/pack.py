@@ -89,6 +89,7 @@ import yaml
 
 from pipeline import __version__
 from pipeline import schema as S
+from pipeline.config import parse_yaml, yaml_problem
 from pipeline.shards import MANIFEST, ManifestError, file_sha256, read_manifest, write_manifest
 
 PACKED_FORMAT_NAME = "crawlmill-packed"
@@ -177,7 +178,10 @@ def parse_mix(spec: str) -> list[Bucket]:
     if spec in MIX_PRESETS:
         spec = MIX_PRESETS[spec]
     if Path(spec).is_file():
-        data = yaml.safe_load(Path(spec).read_text())
+        try:
+            data = parse_yaml(Path(spec).read_text())
+        except yaml.YAMLError as exc:  # a syntax error, or a range given twice
+            raise PackError(f"--mix {spec}: not valid YAML: {yaml_problem(exc)}") from None
         if not isinstance(data, dict):
             raise PackError(f"--mix {spec}: expected a YAML mapping 'LO-HI: SHARE'")
         items = [(str(k), v) for k, v in data.items()]

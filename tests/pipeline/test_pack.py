@@ -243,6 +243,13 @@ def test_mix_spec_parsing(tmp_path):
     for spec, message in bad.items():
         with pytest.raises(PackError, match=message):
             parse_mix(spec)
+    twice = tmp_path / "twice.yaml"  # PyYAML alone would keep the second share
+    twice.write_text("0-16384: 0.6\n16384-: 0.2\n16384-: 0.4\n")
+    syntax = tmp_path / "syntax.yaml"
+    syntax.write_text("0-16384: [0.6\n")
+    for path, message in [(twice, "duplicate key '16384-'"), (syntax, "not valid YAML")]:
+        with pytest.raises(PackError, match=message):
+            parse_mix(str(path))
 
 
 def test_a_bucket_without_documents_is_an_error():
