@@ -104,6 +104,12 @@ def lsh_params(near: NearDedupConfig) -> tuple[int, int]:
                 f"dedup.near.num_perm = {near.num_perm}"
             )
         return near.bands, near.rows
+    if near.false_positive_weight == 0 and near.false_negative_weight == 0:
+        raise DedupConfigError(  # every (bands, rows) would score 0: the search took 1 x 1
+            "dedup.near.false_positive_weight, dedup.near.false_negative_weight: both 0, so "
+            "no bands x rows is better than another; give one a weight above 0, or set "
+            "dedup.near.bands and dedup.near.rows"
+        )
     return optimal_params(
         near.threshold, near.num_perm, near.false_positive_weight, near.false_negative_weight
     )

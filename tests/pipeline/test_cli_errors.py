@@ -128,6 +128,15 @@ def test_bad_files_in_settings_name_the_key(
             ],
             "filters.gopher_quality.min_words (500) is above filters.gopher_quality.max_words",
         ),
+        (
+            [
+                "--set",
+                "dedup.near.false_positive_weight=0",
+                "--set",
+                "dedup.near.false_negative_weight=0",
+            ],
+            "dedup.near.false_positive_weight, dedup.near.false_negative_weight: both 0",
+        ),
     ],
 )
 def test_set_mistakes(no_ray, sample_dir, tmp_path, capsys, args, message):
