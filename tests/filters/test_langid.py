@@ -260,6 +260,42 @@ def test_check_before_extraction_skips_a_page_titled_in_a_wanted_language():
     }
 
 
+def test_a_declared_language_and_a_title_that_agree_drop_a_page_without_the_check():
+    """English wanted: declaring German and titled in German (lid.176 at 0.8 or more),
+    a page is dropped with the title's label and the resiliparse child never starts; a
+    declaration and a title that disagree leave it to the check (or, for a title in a
+    wanted language, to trafilatura's text)."""
+    from pipeline.config import ExtractConfig
+
+    german_title = "Das Wetter in Berlin bleibt wechselhaft"
+    cases = {
+        "agree": (' lang="de-DE"', german_title),
+        "english title": (' lang="de"', "Weather forecast for Berlin this week"),
+        "declared french": (' lang="fr"', german_title),
+    }
+    pages = {
+        key: GERMAN_PAGE.format(lang=lang).replace("Wetter</title>", f"{title}</title>")
+        for key, (lang, title) in cases.items()
+    }
+    stage = LangIdBeforeExtractionStage(LangIdConfig(languages=["en"]), ExtractConfig())
+    try:
+        labels = {key: stage.declared_and_titled(html) for key, html in pages.items()}
+        assert labels["agree"][0] == "de" and labels["agree"][1] >= 0.8
+        assert labels["english title"] is None and labels["declared french"] is None
+        out = stage(html_batch({"agree": pages["agree"]}))
+        assert stage.extractor._process is None  # no cheap text was made
+        assert column_by_id(out, S.DROP_REASON) == {"agree": S.Reason.LANG_NOT_WANTED}
+        assert column_by_id(out, S.LANG) == {"agree": "de"}
+        out = stage(html_batch(pages))
+    finally:
+        stage.close()
+    assert column_by_id(out, S.DROP_REASON) == {
+        "agree": S.Reason.LANG_NOT_WANTED,
+        "english title": None,  # the title rule: no check, trafilatura's text decides
+        "declared french": S.Reason.LANG_NOT_WANTED,  # checked: German text
+    }
+
+
 def test_check_before_extraction_keeps_its_own_resiliparse_settings():
     """The check's cheap text leaves comments out whatever `extract.resiliparse` says: an
     English article under a longer German comment thread is not dropped as German."""
