@@ -27,7 +27,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import chain
 
 import numpy as np
 
@@ -182,44 +181,94 @@ def token_class(token: str) -> int:
 
 
 class Vocabulary:
-    """Token ids for this process: chunk -> token ids, token -> id, and per id the
-    token's length and class bits. Ids only mean "same token" within one document's
-    statistics; `current_vocabulary` starts a new one between documents when it is full."""
+    """Token ids for this process: chunk -> chunk number -> its token ids, token -> id,
+    and per id the token's length and class bits. Ids only mean "same token" within one
+    document's statistics; `current_vocabulary` starts a new one between documents when
+    it is full.
+
+    A chunk's token ids sit in one flat array (`chunk_tokens`, from `chunk_first[number]`,
+    `chunk_count[number]` of them), so a document's tokens are one numpy gather over its
+    chunk numbers rather than a Python loop over tuples of ids: `compute_stats` over the
+    2,984 realpages documents that reach the rule filters, same statistics, 0.85-0.96 ->
+    0.74-0.89 CPU s with every chunk seen before, 1.71-1.89 -> 1.55-1.74 s from a new
+    vocabulary (two alternating rounds)."""
 
     def __init__(self) -> None:
-        self.chunks: dict[str, tuple[int, ...]] = {}
+        self.chunk_numbers: dict[str, int] = {}
+        self.chunk_first = np.zeros(1 << 12, np.int64)
+        self.chunk_count = np.zeros(1 << 12, np.int64)
+        self.chunk_tokens = np.zeros(1 << 12, np.int64)
+        self.n_chunk_tokens = 0
         self.index: dict[str, int] = {}
         self.tokens: list[str] = []
         self.lengths = np.zeros(1 << 12, np.int64)
         self.classes = np.zeros(1 << 12, np.int8)
 
-    def chunk_ids(self, chunk: str) -> tuple[int, ...]:
-        ids = self.chunks[chunk] = tuple(map(self.token_id, _chunk_tokens(chunk)))
-        return ids
+    def add_chunks(self, chunks: list[str], numbers: list[int | None]) -> list[int]:
+        """Fill in `numbers` (each chunk's number, None where the chunk was not known),
+        tokenizing each new chunk once."""
+        firsts, counts, ids = [], [], []  # of the new chunks, for the arrays below
+        index = self.index
+        for i, number in enumerate(numbers):
+            if number is not None:
+                continue
+            chunk = chunks[i]
+            number = self.chunk_numbers.get(chunk)  # new, but seen earlier in this list
+            if number is None:
+                tokens = _chunk_tokens(chunk)
+                number = self.chunk_numbers[chunk] = len(self.chunk_numbers)
+                firsts.append(self.n_chunk_tokens + len(ids))
+                counts.append(len(tokens))
+                for token in tokens:
+                    token_id = index.get(token)
+                    ids.append(self.add_token(token) if token_id is None else token_id)
+            numbers[i] = number
+        first_new = len(self.chunk_numbers) - len(firsts)
+        self.chunk_first = _put(self.chunk_first, first_new, firsts)
+        self.chunk_count = _put(self.chunk_count, first_new, counts)
+        self.chunk_tokens = _put(self.chunk_tokens, self.n_chunk_tokens, ids)
+        self.n_chunk_tokens += len(ids)
+        return numbers
 
-    def token_id(self, token: str) -> int:
-        i = self.index.get(token)
-        if i is None:
-            i = self.index[token] = len(self.tokens)
-            self.tokens.append(token)
-            if i == len(self.lengths):
-                self.lengths = np.resize(self.lengths, 2 * i)
-                self.classes = np.resize(self.classes, 2 * i)
-            self.lengths[i] = len(token)
-            self.classes[i] = token_class(token)
+    def add_token(self, token: str) -> int:
+        i = self.index[token] = len(self.tokens)
+        self.tokens.append(token)
+        if i == len(self.lengths):
+            self.lengths = np.resize(self.lengths, 2 * i)
+            self.classes = np.resize(self.classes, 2 * i)
+        self.lengths[i] = len(token)
+        self.classes[i] = token_class(token)
         return i
 
+    def chunk_ids(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(token ids of these chunks one after another, tokens before each chunk and
+        after the last)."""
+        counts = self.chunk_count[numbers]
+        firsts = self.chunk_first[numbers]
+        starts = np.zeros(len(numbers) + 1, np.int64)
+        np.cumsum(counts, out=starts[1:])
+        if starts[-1] == len(numbers):  # one token per chunk, as for most chunks
+            return self.chunk_tokens[firsts], starts
+        at = np.repeat(firsts - starts[:-1], counts) + np.arange(starts[-1])
+        return self.chunk_tokens[at], starts
+
     def line_ids(self, line: str) -> list[int]:
-        ids: list[int] = []
-        chunks = self.chunks
-        for chunk in line.split():
-            found = chunks.get(chunk)
-            ids += found if found is not None else self.chunk_ids(chunk)
-        return ids
+        chunks = line.split()
+        numbers = self.add_chunks(chunks, list(map(self.chunk_numbers.get, chunks)))
+        return self.chunk_ids(np.array(numbers, np.int64))[0].tolist()
 
     @property
     def full(self) -> bool:
-        return len(self.chunks) >= VOCABULARY_LIMIT or len(self.tokens) >= VOCABULARY_LIMIT
+        return len(self.chunk_numbers) >= VOCABULARY_LIMIT or len(self.tokens) >= VOCABULARY_LIMIT
+
+
+def _put(array: np.ndarray, at: int, values: list[int]) -> np.ndarray:
+    """`array` with `values` written from `at` on, grown (doubled) when they do not fit."""
+    end = at + len(values)
+    if end > len(array):
+        array = np.resize(array, max(2 * len(array), end))
+    array[at:end] = values
+    return array
 
 
 _vocabulary = Vocabulary()
@@ -285,15 +334,12 @@ def compute_stats(text: str, lang: str | None = None) -> DocStats:
     vocabulary = current_vocabulary()
     lines = text.split("\n")
     chunks = text.split()  # every line's chunks, in order
-    chunk_ids = list(map(vocabulary.chunks.get, chunks))
-    if None in chunk_ids:
-        for i, ids in enumerate(chunk_ids):
-            if ids is None:
-                chunk_ids[i] = vocabulary.chunk_ids(chunks[i])
-    token_ids = np.fromiter(chain.from_iterable(chunk_ids), np.int64)
-    # tokens before each chunk (and after the last), then after each line's last chunk
-    chunk_starts = np.zeros(len(chunks) + 1, np.int64)
-    np.cumsum(np.fromiter(map(len, chunk_ids), np.int64, len(chunks)), out=chunk_starts[1:])
+    known = list(map(vocabulary.chunk_numbers.get, chunks))
+    try:  # every chunk seen before: all ints (a None, for a new chunk, fails the cast)
+        numbers = np.array(known, np.int64)
+    except TypeError:
+        numbers = np.array(vocabulary.add_chunks(chunks, known), np.int64)
+    token_ids, chunk_starts = vocabulary.chunk_ids(numbers)
     line_chunk_ends = np.cumsum(np.fromiter(map(len, map(str.split, lines)), np.int64, len(lines)))
     line_ends = chunk_starts[line_chunk_ends]
     return DocStats(
