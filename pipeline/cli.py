@@ -90,6 +90,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.runner import run, stop_ray
 
     cfg = load_config(args.config, args.set or [])
+    import ray
+
+    # A Ray this process had started before (a notebook, the tests) is the caller's to
+    # stop; the embedded one the run starts, or the cluster it joins, is ours.
+    callers_ray = ray.is_initialized()
     start = time.perf_counter()
     try:
         summary = run(
@@ -98,7 +103,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary.seconds = summary.seconds or time.perf_counter() - start
         print(_format_summary(summary), flush=True)
     finally:
-        stop_ray()
+        if not callers_ray:
+            stop_ray()
     return 0
 
 

@@ -32,6 +32,7 @@ import contextlib
 import json
 import os
 import shutil
+import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -460,7 +461,8 @@ def init_ray(ray_address: str | None, num_cpus: int | None) -> int:
 def stop_ray() -> None:
     """Stop the local Ray instance this process started, or leave the cluster it joined.
 
-    The CLI calls this once a run is over rather than leave it to Ray's exit hook, which
+    `run` calls this (in a thread, during the write phase) for an embedded Ray it started,
+    the CLI once a run is over for any other, rather than leave it to Ray's exit hook, which
     first sleeps 0.5 s for log lines this driver does not forward. And Ray stops its
     processes one by one, each with a 1 s SIGTERM grace: the autoscaler monitor uses all
     of it (measured: 1.01 s of a 1.38 s ray.shutdown()). An embedded local instance has
@@ -587,6 +589,7 @@ def run(
         summary.already_complete = True
         return summary
 
+    embedded_ray = starts_local_ray(ray_address)
     workers = init_ray(ray_address, num_cpus)
     log(f"crawlmill {__version__}: {len(files)} input file(s), {workers} worker(s)")
     seconds: dict[str, float] = {}  # phase -> wall seconds (timings.json "seconds")
@@ -636,8 +639,18 @@ def run(
     with phase("rebalance_phase"):
         _rebalance_barrier(cfg, work, chunks, log)
 
-    with phase("write_phase"):
-        manifest, stats = write_outputs(cfg, files, chunks, out, tokenizer_info, log)
+    # Nothing from here on uses Ray: an embedded Ray this run started stops while the shards
+    # are written. Its shutdown is ~0.3 s of waiting for its processes to exit (0.04 CPU s),
+    # the write phase ~0.3 s on realpages, so the run ends ~0.3 s sooner.
+    stopping = threading.Thread(target=stop_ray, name="stop-ray") if embedded_ray else None
+    if stopping is not None:
+        stopping.start()
+    try:
+        with phase("write_phase"):
+            manifest, stats = write_outputs(cfg, files, chunks, out, tokenizer_info, log)
+    finally:
+        if stopping is not None:
+            stopping.join()
 
     summary = summary_from_manifest(manifest, out)
     summary.seconds = time.perf_counter() - started

@@ -4,6 +4,9 @@ without the head-node processes a run does not use (LOCAL_RAY_SKIPPED)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -100,3 +103,40 @@ def test_ray_get_node_answers_the_same_through_the_raylet_wait_and_is_restored(r
     assert services.get_node is ray_get_node
     assert through_wait == ray_get_node(gcs_address, node_id)
     assert through_wait["node_id"] == node_id
+
+
+def test_a_run_stops_the_embedded_ray_it_started_and_writes_every_shard(tmp_path, sample_dir):
+    # runner.run stops the local Ray it started while it writes the shards (nothing in the
+    # write phase uses Ray): a fresh process, so that run() is the one starting it.
+    out = tmp_path / "out"
+    script = (
+        "import json, sys, ray\n"
+        "from pipeline.config import load_config\n"
+        "from pipeline.runner import run\n"
+        "summary = run(load_config(None, []), [sys.argv[1]], sys.argv[2], num_cpus=1,\n"
+        "              log=lambda *a: None)\n"
+        "print(json.dumps({'ray_running': ray.is_initialized(), 'docs': summary.docs}))\n"
+    )
+    sample = str(sample_dir / "chatnoir-cc-main-2020-34.warc.gz")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env.pop("RAY_ADDRESS", None)
+    result = subprocess.run(
+        [sys.executable, "-c", script, sample, str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["ray_running"] is False
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert answer["docs"] > 0 and manifest["totals"]["docs"] == answer["docs"]
+    assert sum(shard["docs"] for shard in manifest["shards"]) == answer["docs"]
+    assert all((out / shard["file"]).is_file() for shard in manifest["shards"])
+
+
+def test_a_run_leaves_a_ray_it_did_not_start_running(sample_run, ray_local):
+    # the session's Ray was up before the run: the run joined it and must not stop it
+    assert ray_local.is_initialized()
+    assert ray_local.cluster_resources().get("CPU") == 2
