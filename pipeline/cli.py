@@ -90,7 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.runner import run, stop_ray
 
     cfg = load_config(args.config, args.set or [])
-    import ray
+    import ray  # after the config: a mistake there fails without loading Ray (~0.2 s)
 
     # A Ray this process had started before (a notebook, the tests) is the caller's to
     # stop; the embedded one the run starts, or the cluster it joins, is ours.
