@@ -200,12 +200,10 @@ class LangIdBeforeExtractionStage:
         # rejects them. Decoding again there costs ~0.1 ms a page.
         decided, rows, pages = [], [], []  # (row, label) without the check; the checked
         for i, html, _ in zip(*decode_html_rows(batch), strict=True):
-            if not self.checks(html):
-                continue
-            label = self.declared_and_titled(html)
+            checked, label = self.screen(html)
             if label is not None:
                 decided.append((i, label))
-            else:
+            elif checked:
                 rows.append(i)
                 pages.append(html)
         labels = [label for _, label in decided] + self.classify(pages)
@@ -224,30 +222,37 @@ class LangIdBeforeExtractionStage:
         batch = set_column(batch, S.LANG_SCORE, pa.array(score_column, mask=~drop), pa.float32())
         return mark_dropped(batch, pa.array(drop), S.Reason.LANG_NOT_WANTED, LangIdStage.name)
 
-    def checks(self, html: str | None) -> bool:
-        """Whether a decoded page is checked: it decoded, it does not declare a wanted
-        language, and lid.176 does not call its title a wanted one at `min_score` or more
-        (the score at which language ID keeps a document)."""
-        if html is None or declared_language(html) in self.cfg.languages:
-            return False
+    def screen(self, html: str | None) -> tuple[bool, tuple[str, np.float32] | None]:
+        """What a decoded page's declaration and <title> say, each read (and the title
+        labelled by lid.176) once: (whether the page is checked, the (label, score) it is
+        dropped with without running the check, else None).
+
+        Not checked: it did not decode, it declares a wanted language, or lid.176 calls its
+        title a wanted one at `min_score` or more (the score at which language ID keeps a
+        document). Dropped without the check (`declared_and_titled`): it declares a language
+        that is not wanted and lid.176 calls its title that same language at
+        `before_extraction_min_score` or more."""
+        if html is None:
+            return False, None
+        declared = declared_language(html)
+        if declared in self.cfg.languages:
+            return False, None
         title = page_title(html)
         if not title:
-            return True
+            return True, None
         (lang,), (score,) = self.langid.predict([title])
-        return not (lang in self.cfg.languages and score >= np.float32(self.cfg.min_score))
+        if lang in self.cfg.languages and score >= np.float32(self.cfg.min_score):
+            return False, None
+        agree = lang == declared and self.drops(lang, score)
+        return True, (lang, score) if agree else None
+
+    def checks(self, html: str | None) -> bool:
+        """Whether a decoded page is checked (`screen`)."""
+        return self.screen(html)[0]
 
     def declared_and_titled(self, html: str) -> tuple[str, np.float32] | None:
-        """lid.176's (label, score) on the <title> of a page that declares a language that
-        is not wanted, when the two agree and the score would drop the page
-        (`before_extraction_min_score`); else None, and the check decides."""
-        declared = declared_language(html)
-        if declared is None or declared in self.cfg.languages:
-            return None
-        title = page_title(html)
-        if not title:
-            return None
-        (lang,), (score,) = self.langid.predict([title])
-        return (lang, score) if lang == declared and self.drops(lang, score) else None
+        """The (label, score) a page is dropped with without the check (`screen`)."""
+        return self.screen(html)[1]
 
     def classify(self, pages: list[str]) -> list[tuple[str, np.float32] | None]:
         """lid.176's (label, score) on each page's cheap text; None for a page without
