@@ -394,6 +394,14 @@ def starts_local_ray(ray_address: str | None) -> bool:
     return not (ray.is_initialized() or ray_address or os.environ.get("RAY_ADDRESS"))
 
 
+def cluster_address(ray_address: str | None) -> tuple[str, str]:
+    """(what names it, the address) of the cluster a run joins: --ray-address, else
+    RAY_ADDRESS (set: see `starts_local_ray`)."""
+    if ray_address:
+        return "--ray-address", ray_address
+    return "RAY_ADDRESS", os.environ["RAY_ADDRESS"]
+
+
 # How long a Ray address may take to accept a TCP connection before the run gives up on it.
 RAY_CONNECT_SECONDS = 10.0
 
@@ -408,8 +416,7 @@ def check_ray_address(ray_address: str | None) -> None:
 
     if not ray_address and not os.environ.get("RAY_ADDRESS"):
         return
-    where = "--ray-address" if ray_address else "RAY_ADDRESS"
-    address = ray_address or os.environ["RAY_ADDRESS"]
+    where, address = cluster_address(ray_address)
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         return
@@ -445,11 +452,10 @@ def init_ray(ray_address: str | None, num_cpus: int | None) -> int:
                 configure_logging=True,
             )
     elif not ray.is_initialized():
-        address = ray_address or os.environ["RAY_ADDRESS"]
+        where, address = cluster_address(ray_address)
         try:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
         except ConnectionError as exc:  # after Ray's own retries (~20-40 s here)
-            where = "--ray-address" if ray_address else "RAY_ADDRESS"
             raise RunError(
                 f"{where} {address}: no Ray cluster answered ({exc}); check the address, "
                 f"or leave {where} out to run on a local Ray"
@@ -576,7 +582,8 @@ def run(
     files = expand_inputs(inputs)
     tokenizer_info = check_models(cfg)
     check_cross_key_config(cfg)
-    if not starts_local_ray(ray_address):
+    embedded_ray = starts_local_ray(ray_address)
+    if not embedded_ray:
         check_ray_address(ray_address)
     out = Path(output)
     work = _prepare_output(out, files, cfg)
@@ -589,7 +596,6 @@ def run(
         summary.already_complete = True
         return summary
 
-    embedded_ray = starts_local_ray(ray_address)
     workers = init_ray(ray_address, num_cpus)
     log(f"crawlmill {__version__}: {len(files)} input file(s), {workers} worker(s)")
     seconds: dict[str, float] = {}  # phase -> wall seconds (timings.json "seconds")
